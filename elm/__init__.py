@@ -1,0 +1,23 @@
+"""``elm``: the Expressive Leaky Memory neuron (Spieler et al., ICLR 2024) in JAX and Flax NNX.
+
+Public entry points:
+
+* :class:`ELM`, :class:`ELMConfig`, :func:`BranchELM`: the neuron (``model(X)`` -> raw outputs);
+* :func:`from_state_dict`, :func:`load_released`: the authors' released NeuronIO models;
+* :func:`count_params`, :func:`count_flops`: the x-axes of the paper's scaling figures.
+"""
+
+from elm.counting import count_flops, count_params
+from elm.model import ELM, BranchELM, Buffer, ELMConfig
+from elm.released import from_state_dict, load_released
+
+__all__ = [
+    "ELM",
+    "BranchELM",
+    "Buffer",
+    "ELMConfig",
+    "count_flops",
+    "count_params",
+    "from_state_dict",
+    "load_released",
+]

@@ -1,0 +1,197 @@
+"""The ELM time loop, twice: a per-step reference and a fast hoisted version.
+
+Both functions take the same :class:`Dynamics` (arrays already derived from the model's
+parameters) and the same static :class:`Structure`, so they can be compared value for value
+and gradient for gradient (``tests/test_recurrence.py``, chapter 1).
+
+Why a fast version exists: most of the ELM's work is linear in the input. The synaptic trace
+``s_t = kappa_s s_{t-1} + w_s x_t`` is a linear filter, the branch sums are a linear map, and the
+first MLP layer applies a linear map to them. With one synaptic time constant these commute, so
+routing, ``w_s``, the branch sums and the MLP's input block fold into a single dense
+``(inputs, d_mlp)`` matrix applied to every time step at once (one large matmul), and the trace
+filter runs on the narrow ``d_mlp``-wide result. Only the part that depends on the memory
+``m_{t-1}`` has to run step by step inside ``lax.scan``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+Array = jax.Array
+
+#: The scaled tanh of LeCun et al. (1998) that the authors' code applies to the MLP output.
+TANH_GAIN, TANH_SLOPE = 1.7159, 2.0 / 3.0
+
+
+def custom_tanh(x: Array) -> Array:
+    """``1.7159 tanh(2x/3)``: unit slope and unit value at ``x = 1``, as in the released code."""
+    return TANH_GAIN * jnp.tanh(TANH_SLOPE * x)
+
+
+class Dynamics(NamedTuple):
+    """Every array the time loop reads, derived from the parameters once per call.
+
+    Attributes are named after the paper's symbols. ``kappa_s`` is a scalar because the fast
+    path needs one synaptic time constant (every configuration of the paper and code has one).
+    """
+
+    synapse_index: Array  # (S,) int: the input channel feeding each synapse
+    synapse_mask: Array  # (S,): 1 for a real synapse, 0 for a padding slot
+    w_s: Array  # (S,): synaptic weights, already relu-ed
+    kappa_s: Array  # (): synaptic (v1) or branch (v2) trace decay exp(-dt / tau_s)
+    kappa_m: Array  # (d_m,): memory decay exp(-dt / tau_m)
+    gain_m: Array  # (d_m,): factor in front of delta_m (v1: lambda (1 - kappa_m))
+    mlp: tuple[tuple[Array, Array], ...]  # ((W (in, out), b (out,)), ...), last layer -> d_m
+    w_y: Array  # (d_m, n_out)
+    b_y: Array  # (n_out,)
+
+
+@dataclass(frozen=True)
+class Structure:
+    """The static (shape-defining) choices of the loop: hashable, so jit can specialise on it."""
+
+    d_tree: int
+    activation: str = "relu"  # "relu" | "silu"
+    readout: str = "m_t"  # "m_t" (code) | "m_prev" (the paper's text)
+    trace: str = "synapse"  # "synapse" (v1: trace per synapse) | "branch" (v2: per branch)
+
+
+class Trajectories(NamedTuple):
+    """Internal states over time, for the dynamics figures (batch, time, ...)."""
+
+    s: Array  # synaptic trace per synapse (v1) or per branch (v2)
+    branch_input: Array  # (B, T, d_tree) what each branch hands to the MLP
+    m: Array  # (B, T, d_m) memory after the update at t
+
+
+_ACTIVATIONS = {"relu": jax.nn.relu, "silu": jax.nn.silu}
+
+
+def _hidden(h: Array, structure: Structure, mlp: tuple[tuple[Array, Array], ...]) -> Array:
+    """The MLP after its first affine map: activation, then the remaining layers."""
+    act = _ACTIVATIONS[structure.activation]
+    for w, b in mlp[1:]:
+        h = act(h) @ w + b
+    return h
+
+
+def _readout(m_new: Array, m_prev: Array, dyn: Dynamics, structure: Structure) -> Array:
+    m_read = m_new if structure.readout == "m_t" else m_prev
+    return m_read @ dyn.w_y + dyn.b_y
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference: equation (1) one time step at a time, every synapse explicit.
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_step(
+    dyn: Dynamics, structure: Structure, carry: tuple[Array, Array], x_t: Array
+) -> tuple[tuple[Array, Array], tuple[Array, Array, Array, Array]]:
+    """One step of equation (1), read line by line from the paper and the released code.
+
+    ``carry = (s_{t-1}, m_{t-1})``; ``x_t`` is the raw input ``(B, inputs)``.
+    """
+    s_prev, m_prev = carry
+    batch = x_t.shape[0]
+    x_syn = x_t[:, dyn.synapse_index] * dyn.synapse_mask  # route inputs onto synapses
+    if structure.trace == "synapse":  # v1: s_t = kappa_s s_{t-1} + w_s x_t, then branch sums
+        s_t = dyn.kappa_s * s_prev + dyn.w_s * x_syn
+        branch_input = s_t.reshape(batch, structure.d_tree, -1).sum(-1)
+    else:  # v2: sum the weighted input per branch, then one trace per branch
+        s_t = dyn.kappa_s * s_prev + (dyn.w_s * x_syn).reshape(batch, structure.d_tree, -1).sum(-1)
+        branch_input = s_t
+    mlp_in = jnp.concatenate([branch_input, dyn.kappa_m * m_prev], axis=-1)
+    w1, b1 = dyn.mlp[0]
+    delta_m = custom_tanh(_hidden(mlp_in @ w1 + b1, structure, dyn.mlp))
+    m_t = dyn.kappa_m * m_prev + dyn.gain_m * delta_m
+    y_t = _readout(m_t, m_prev, dyn, structure)
+    return (s_t, m_t), (y_t, s_t, branch_input, m_t)
+
+
+def reference_forward(
+    dyn: Dynamics, structure: Structure, x: Array
+) -> tuple[Array, Trajectories]:
+    """Run :func:`reference_step` over ``x`` ``(B, T, inputs)`` from zero state.
+
+    Returns the raw outputs ``(B, T, n_out)`` and every internal trajectory.
+    """
+    batch = x.shape[0]
+    n_state = dyn.w_s.shape[0] if structure.trace == "synapse" else structure.d_tree
+    carry = (
+        jnp.zeros((batch, n_state), x.dtype),
+        jnp.zeros((batch, dyn.kappa_m.shape[0]), x.dtype),
+    )
+
+    def step(c, x_t):
+        return reference_step(dyn, structure, c, x_t)
+
+    _, (y, s, branch_input, m) = lax.scan(step, carry, jnp.swapaxes(x, 0, 1))
+    to_bt = lambda a: jnp.swapaxes(a, 0, 1)  # noqa: E731
+    return to_bt(y), Trajectories(to_bt(s), to_bt(branch_input), to_bt(m))
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast: hoist everything linear in the input out of the loop.
+# ---------------------------------------------------------------------------------------------
+
+
+def input_projection(dyn: Dynamics, structure: Structure, n_input: int) -> Array:
+    """Fold routing, mask, ``w_s``, branch sums and the MLP's input block into ``(inputs, d_mlp)``.
+
+    Row ``n`` collects, over every synapse ``k`` fed by input ``n``, the weight
+    ``mask_k w_s[k]`` times the first-layer row of ``k``'s branch. A ``segment_sum`` builds it
+    in ``O(S d_mlp)`` without materialising the ``(inputs, d_tree)`` routing matrix.
+    """
+    w1 = dyn.mlp[0][0]
+    n_syn = dyn.w_s.shape[0]
+    branch_of_synapse = jnp.arange(n_syn) // (n_syn // structure.d_tree)
+    rows = (dyn.w_s * dyn.synapse_mask)[:, None] * w1[branch_of_synapse]  # (S, d_mlp)
+    return jax.ops.segment_sum(rows, dyn.synapse_index, num_segments=n_input)
+
+
+def linear_filter(u: Array, kappa: Array) -> Array:
+    """``z_t = kappa z_{t-1} + u_t`` along axis 0 from ``z_0 = 0``, as a parallel prefix scan.
+
+    The trace is linear, so it needs no step-by-step loop: an associative scan over pairs
+    ``(a, b)`` composing affine maps ``z -> a z + b`` computes it in ``log T`` sweeps.
+    """
+    a = jnp.broadcast_to(kappa, u.shape).astype(u.dtype)
+
+    def combine(left, right):
+        a_l, b_l = left
+        a_r, b_r = right
+        return a_l * a_r, a_r * b_l + b_r
+
+    return lax.associative_scan(combine, (a, u), axis=0)[1]
+
+
+def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
+    """Same outputs as :func:`reference_forward`, with only the memory update in the loop.
+
+    Requires one synaptic time constant (``kappa_s`` scalar), which makes the trace commute
+    with the branch sums and the MLP's input block.
+    """
+    n_input = x.shape[-1]
+    d_tree = structure.d_tree
+    w1, b1 = dyn.mlp[0]
+    w_eff = input_projection(dyn, structure, n_input)  # (inputs, d_mlp)
+    u = jnp.swapaxes(x @ w_eff, 0, 1)  # (T, B, d_mlp): matmul first, then swap (faster on CPU)
+    a = linear_filter(u, dyn.kappa_s) + b1  # the first layer's input-driven part, every t
+    w1_m = w1[d_tree:]  # the first layer's memory block: the only matmul left in the loop
+
+    def step(m_prev: Array, a_t: Array) -> tuple[Array, Array]:
+        h = a_t + (dyn.kappa_m * m_prev) @ w1_m
+        m_t = dyn.kappa_m * m_prev + dyn.gain_m * custom_tanh(_hidden(h, structure, dyn.mlp))
+        return m_t, m_t
+
+    m0 = jnp.zeros((x.shape[0], dyn.kappa_m.shape[0]), x.dtype)
+    _, m = lax.scan(step, m0, a)  # (T, B, d_m)
+    m = jnp.swapaxes(m, 0, 1)
+    m_prev = jnp.concatenate([jnp.zeros_like(m[:, :1]), m[:, :-1]], axis=1)
+    return _readout(m, m_prev, dyn, structure)
