@@ -7,7 +7,8 @@ i.e. the per-step formulation, not our hoisted one):
   add replaces the first add), each activation 1 per element;
 * routing mask ``S`` (only with routing), synaptic trace ``3 S`` (decay, weight, add), branch sums
   ``S - d_tree``; v2 instead: weighting ``S``, sums ``S - d_tree``, branch trace ``2 d_tree``;
-* memory: ``kappa_m m_{t-1}`` ``d_m``; scaled tanh ``3 d_m``; update ``3 d_m``; readout ``2 d_m n_out``.
+* memory: ``kappa_m m_{t-1}`` ``d_m``; scaled tanh ``3 d_m``; update ``3 d_m``;
+  readout ``2 d_m n_out``.
 
 Decay factors and ``relu(w_s)`` are computed once per sequence and not counted.
 """

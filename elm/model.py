@@ -11,6 +11,7 @@ paper's text differs, the alternative is selectable and the field's comment says
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -209,7 +210,7 @@ class ELM(nnx.Module):
         self.proto_tau_m = nnx.Param(proto_tau_m) if c.learn_tau_m else Buffer(proto_tau_m)
         sizes = [c.branches + c.d_m] + [c.hidden] * c.mlp_layers + [c.d_m]
         self.mlp = nnx.List(
-            [_torch_linear(a, b, rngs, dtype) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+            [_torch_linear(a, b, rngs, dtype) for a, b in itertools.pairwise(sizes)]
         )
         self.w_y = _torch_linear(c.d_m, c.num_output, rngs, dtype)
         routing_seed = int(jax.random.randint(rngs.params(), (), 0, 2**31 - 1))
@@ -287,7 +288,7 @@ class ELM(nnx.Module):
         return recurrence.fast_forward(dyn, self.structure, x)
 
 
-def BranchELM(config: ELMConfig, *, rngs: nnx.Rngs, dtype=jnp.float32) -> ELM:  # noqa: N802
+def BranchELM(config: ELMConfig, *, rngs: nnx.Rngs, dtype=jnp.float32) -> ELM:
     """An :class:`ELM` with branches; raises if ``config`` has no routing (a readable alias)."""
     if config.routing == "none":
         raise ValueError("BranchELM needs ELMConfig.routing 'neuronio' or 'random' and d_tree")

@@ -16,6 +16,7 @@ filter runs on the narrow ``d_mlp``-wide result. Only the part that depends on t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -114,6 +115,7 @@ def reference_step(
     return (s_t, m_t), (y_t, s_t, branch_input, m_t)
 
 
+@partial(jax.jit, static_argnums=1)
 def reference_forward(
     dyn: Dynamics, structure: Structure, x: Array
 ) -> tuple[Array, Trajectories]:
@@ -171,6 +173,7 @@ def linear_filter(u: Array, kappa: Array) -> Array:
     return lax.associative_scan(combine, (a, u), axis=0)[1]
 
 
+@partial(jax.jit, static_argnums=1)
 def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
     """Same outputs as :func:`reference_forward`, with only the memory update in the loop.
 

@@ -1,0 +1,406 @@
+"""NeuronIO: reader for the real pickles, folder discovery and split, and a streaming sampler.
+
+NeuronIO (Beniaguev, Segev & London 2021) holds simulations of a detailed layer-5 pyramidal
+cell: per file, 128 runs of 6 s with 639 excitatory and 639 inhibitory synaptic inputs, the
+somatic voltage and the output spikes. The files are Python-2 pickles (protocol 2)::
+
+    {'Params': {'allSegmentsType': [...639...], 'totalSimDurationInSec': 6, ...},
+     'Results': {'listOfSingleSimulationDicts': [
+         {'exInputSpikeTimes': {segment: [ms, ...]}, 'inhInputSpikeTimes': {...},
+          'somaVoltageLowRes': array(6000,), 'outputSpikeTimes': array(n_spikes,), ...}, ...]}}
+
+Binarisation follows the reference reader of Beniaguev et al. (``dict2bin`` in their
+``fit_CNN.py``, reused unchanged by the ELM authors): an input spike time is the index of its
+1 ms bin (the generator drew spikes per 1 ms bin, so times are integers; a non-integer time is
+floored here, the bin that contains it); an output spike at ``t`` ms marks bin
+``int(t - 0.5)`` (truncation toward zero, so times before 0.5 ms land in bin 0). Excitatory
+rows come first, then inhibitory.
+
+Pickles can run code when loaded, and these files come from the internet, so they are read with
+a restricted unpickler that only rebuilds builtin containers and numpy arrays/scalars.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import lzma
+import os
+import pickle
+import queue
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+N_SEGMENTS = 639
+N_INPUTS = 2 * N_SEGMENTS
+SOMA_THRESHOLD_MV = -55.0  # somatic spikes are clipped here: the soma target is subthreshold
+SOMA_BIAS_MV = -67.7
+SOMA_SCALE = 0.1
+TRAIN_FOLDER_PATTERN = re.compile(r"full_ergodic_train_batch_(\d+)$")
+TEST_FOLDER = "Data_test"
+VALID_BATCH = 1  # the authors validate on batch 1 and train on the others
+FILE_MARKER = "sim__"
+FILE_SUFFIXES = (".p", ".p.gz", ".p.xz", ".pkl", ".pkl.gz", ".pkl.xz")
+HELP = "see data/README.md (NeuronIO) for where to get the files and how to point at them"
+
+
+class NeuronIODataError(ValueError):
+    """A NeuronIO file or folder is missing or not in the expected format."""
+
+
+class UnsafePickleError(NeuronIODataError):
+    """A pickle asked to build something other than containers and numpy arrays."""
+
+
+# --------------------------------------------------------------------------------------------
+# safe loading
+
+_NUMPY_CORE = "numpy._core" if int(np.__version__.split(".")[0]) >= 2 else "numpy.core"
+_ALLOWED_GLOBALS = {
+    # numpy arrays and scalars as numpy 1.x (numpy.core) and 2.x (numpy._core) write them
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    # Python 3 writes bytes in protocol 2 as _codecs.encode(text, 'latin1')
+    ("_codecs", "encode"),
+    # builtins that protocol 2 rebuilds through a global (`bytes` for empty buffers)
+    ("__builtin__", "bytes"),
+    ("builtins", "bytes"),
+    ("__builtin__", "set"),
+    ("builtins", "set"),
+    ("__builtin__", "frozenset"),
+    ("builtins", "frozenset"),
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only the globals in `_ALLOWED_GLOBALS`."""
+
+    def __init__(self, file: BinaryIO, source: Path) -> None:
+        super().__init__(file, encoding="latin1")  # Python-2 str payloads (numpy buffers)
+        self.source = source
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise UnsafePickleError(
+                f"{self.source}: refused to load '{module}.{name}'. NeuronIO files contain only "
+                "dicts, lists and numpy arrays, so this file is not a NeuronIO file and may run "
+                "code if loaded. Delete it and get the data from its original source; " + HELP
+            )
+        # numpy 2 moved numpy.core to numpy._core (and 1.x lacks the new name)
+        module = re.sub(r"^numpy\._?core", _NUMPY_CORE, module)
+        module = {"__builtin__": "builtins"}.get(module, module)
+        return getattr(importlib.import_module(module), name)
+
+
+def _open(path: Path) -> BinaryIO:
+    """Open plain, gzip- or xz-compressed files alike, recognised by their magic bytes."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"\x1f\x8b"):
+        return gzip.open(path, "rb")
+    if magic.startswith(b"\xfd7zXZ\x00"):
+        return lzma.open(path, "rb")
+    return open(path, "rb")
+
+
+def load_pickle(path: str | Path) -> Any:
+    """Load a (possibly compressed) protocol-2 pickle with the restricted unpickler."""
+    path = Path(path)
+    if not path.is_file():
+        raise NeuronIODataError(f"{path}: no such file; {HELP}")
+    try:
+        with _open(path) as f:
+            return _RestrictedUnpickler(f, path).load()
+    except UnsafePickleError:
+        raise
+    except (EOFError, pickle.UnpicklingError, lzma.LZMAError, gzip.BadGzipFile, OSError,
+            ValueError, TypeError) as err:
+        raise NeuronIODataError(
+            f"{path}: could not read it as a pickle ({type(err).__name__}: {err}); the file is "
+            "truncated or corrupt. Download or regenerate it again; " + HELP
+        ) from err
+
+
+# --------------------------------------------------------------------------------------------
+# the reader
+
+
+def _require(cond: bool, path: Path, what: str) -> None:
+    if not cond:
+        raise NeuronIODataError(
+            f"{path}: {what}. This does not look like a NeuronIO simulation file (or it is "
+            f"damaged); {HELP}"
+        )
+
+
+def _binarise(times_by_row: Any, out: np.ndarray, path: Path, sim: int, key: str) -> None:
+    """Set out[t, row] = 1 for every spike (the reference `dict2bin`, vectorised)."""
+    _require(isinstance(times_by_row, dict), path,
+             f"simulation {sim}: '{key}' should map segment index to spike times, got "
+             f"{type(times_by_row).__name__}")
+    n_t, n_rows = out.shape
+    for row, times in times_by_row.items():
+        t = np.floor(np.asarray(times, dtype=np.float64).ravel()).astype(np.int64)
+        _require(0 <= int(row) < n_rows, path,
+                 f"simulation {sim}: '{key}' has segment {row}, expected 0..{n_rows - 1}")
+        _require(t.size == 0 or (t.min() >= 0 and t.max() < n_t), path,
+                 f"simulation {sim}: '{key}'[{row}] has spike times outside 0..{n_t} ms")
+        out[t, int(row)] = 1
+
+
+def load_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read one NeuronIO file: inputs, output spikes and somatic voltage, raw.
+
+    Returns ``X`` (n_sim, T, 1278) uint8 in {0, 1}, excitatory channels first; ``spikes``
+    (n_sim, T) uint8; ``soma`` (n_sim, T) float32 in mV. T is ``totalSimDurationInSec`` x 1000.
+    Reads plain, ``.gz`` and ``.xz`` copies alike.
+    """
+    path = Path(path)
+    exp = load_pickle(path)
+    _require(isinstance(exp, dict) and {"Params", "Results"} <= exp.keys(), path,
+             "expected a dict with keys 'Params' and 'Results'")
+    params, results = exp["Params"], exp["Results"]
+    for key in ("allSegmentsType", "totalSimDurationInSec"):
+        _require(isinstance(params, dict) and key in params, path, f"'Params' lacks '{key}'")
+    _require(isinstance(results, dict) and "listOfSingleSimulationDicts" in results, path,
+             "'Results' lacks 'listOfSingleSimulationDicts'")
+    sims = results["listOfSingleSimulationDicts"]
+    _require(isinstance(sims, list) and len(sims) > 0, path,
+             "'listOfSingleSimulationDicts' should be a non-empty list")
+    n_seg = len(params["allSegmentsType"])
+    n_t = round(float(params["totalSimDurationInSec"]) * 1000)
+    X = np.zeros((len(sims), n_t, 2 * n_seg), dtype=np.uint8)
+    spikes = np.zeros((len(sims), n_t), dtype=np.uint8)
+    soma = np.zeros((len(sims), n_t), dtype=np.float32)
+    keys = ("exInputSpikeTimes", "inhInputSpikeTimes", "somaVoltageLowRes", "outputSpikeTimes")
+    for k, sim in enumerate(sims):
+        missing = [key for key in keys if not isinstance(sim, dict) or key not in sim]
+        _require(not missing, path, f"simulation {k} lacks {missing}")
+        _binarise(sim["exInputSpikeTimes"], X[k, :, :n_seg], path, k, "exInputSpikeTimes")
+        _binarise(sim["inhInputSpikeTimes"], X[k, :, n_seg:], path, k, "inhInputSpikeTimes")
+        v = np.asarray(sim["somaVoltageLowRes"], dtype=np.float32).ravel()
+        _require(v.shape == (n_t,), path,
+                 f"simulation {k}: 'somaVoltageLowRes' has {v.size} samples, expected {n_t} "
+                 "(1 per ms of totalSimDurationInSec)")
+        soma[k] = v
+        idx = (np.asarray(sim["outputSpikeTimes"], dtype=np.float64).ravel() - 0.5).astype(int)
+        _require(idx.size == 0 or (idx.min() >= 0 and idx.max() < n_t), path,
+                 f"simulation {k}: 'outputSpikeTimes' outside 0..{n_t} ms")
+        spikes[k, idx] = 1
+    return X, spikes, soma
+
+
+# --------------------------------------------------------------------------------------------
+# training transforms (the authors' conventions)
+
+
+def synapse_sign(n_inputs: int = N_INPUTS) -> np.ndarray:
+    """+1 for the excitatory half, -1 for the inhibitory half: the model sees the input's sign."""
+    half = n_inputs // 2
+    return np.concatenate([np.ones(half), -np.ones(n_inputs - half)]).astype(np.float32)
+
+
+def transform_inputs(X: np.ndarray) -> np.ndarray:
+    """Binary inputs (..., 1278) -> float32 with inhibitory channels negated."""
+    return X.astype(np.float32) * synapse_sign(X.shape[-1])
+
+
+def transform_soma(soma: np.ndarray) -> np.ndarray:
+    """Raw mV -> training target: clip spikes at -55 mV, subtract -67.7 mV, scale by 0.1.
+
+    Clipping makes the voltage target subthreshold, so the spike channel alone carries spikes.
+    """
+    return ((np.minimum(soma, SOMA_THRESHOLD_MV) - SOMA_BIAS_MV) * SOMA_SCALE).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# discovery and split
+
+
+@dataclass(frozen=True)
+class Split:
+    """Files of the authors' split: train = batches 2.., valid = batch 1, test = Data_test."""
+
+    train: list[Path]
+    valid: list[Path]
+    test: list[Path]
+
+
+def stand_in_dir() -> Path:
+    """The committed stand-in (our own simulations, real format) in this checkout."""
+    return Path(__file__).resolve().parents[2] / "data" / "neuronio"
+
+
+def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
+    """Where NeuronIO lives: `data_dir`, else `$ELM_DATA_DIR/neuronio`, else the stand-in."""
+    if data_dir is not None:
+        return Path(data_dir)
+    env = os.environ.get("ELM_DATA_DIR")
+    if env and (Path(env) / "neuronio").is_dir():
+        return Path(env) / "neuronio"
+    return stand_in_dir()
+
+
+def simulation_files(folder: str | Path) -> list[Path]:
+    """The simulation pickles in one folder (names containing `sim__`, as the real files)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NeuronIODataError(f"{folder}: no such folder; {HELP}")
+    files = sorted(p for p in folder.iterdir()
+                   if FILE_MARKER in p.name and p.name.endswith(FILE_SUFFIXES))
+    if not files:
+        found = sorted(p.name for p in folder.iterdir())[:5]
+        raise NeuronIODataError(
+            f"{folder}: no simulation files. Expected names containing '{FILE_MARKER}' and "
+            f"ending in one of {FILE_SUFFIXES}; found {found or 'nothing'}. " + HELP
+        )
+    return files
+
+
+def discover(root: str | Path | None = None) -> Split:
+    """Find the real folder layout under `root` and return the authors' split.
+
+    Expected (as unpacked from Kaggle, at any depth below root)::
+
+        .../full_ergodic_train_batch_1/*sim__*.p      validation
+        .../full_ergodic_train_batch_2..10/*sim__*.p  training
+        .../Data_test/*sim__*.p                        test
+    """
+    root = resolve_data_dir(root)
+    if not root.is_dir():
+        raise NeuronIODataError(
+            f"{root}: NeuronIO folder not found. Set data_dir or ELM_DATA_DIR (which should "
+            f"contain neuronio/); {HELP}"
+        )
+    batches: dict[int, Path] = {}
+    tests: list[Path] = []
+    for folder in sorted(p for p in root.rglob("*") if p.is_dir()):
+        match = TRAIN_FOLDER_PATTERN.match(folder.name)
+        if match:
+            batches[int(match.group(1))] = folder
+        elif folder.name == TEST_FOLDER:
+            tests.append(folder)
+    if VALID_BATCH not in batches or len(batches) < 2 or not tests:
+        raise NeuronIODataError(
+            f"{root}: expected folders 'full_ergodic_train_batch_1' (validation), "
+            f"'full_ergodic_train_batch_2'.. (training) and '{TEST_FOLDER}' (test) below it; "
+            f"found training batches {sorted(batches)} and {len(tests)} test folder(s). " + HELP
+        )
+    train = [f for b, folder in sorted(batches.items()) if b != VALID_BATCH
+             for f in simulation_files(folder)]
+    return Split(train=train, valid=simulation_files(batches[VALID_BATCH]),
+                 test=[f for folder in tests for f in simulation_files(folder)])
+
+
+# --------------------------------------------------------------------------------------------
+# streaming window sampler
+
+
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def file_batches(X: np.ndarray, spikes: np.ndarray, soma: np.ndarray, rng: np.random.Generator,
+                 n_batches: int, batch_size: int = 8, window: int = 500,
+                 ignore_from_start: int = 500) -> Iterator[Batch]:
+    """Random training windows from one loaded file, transformed as the authors do.
+
+    Simulations are drawn without replacement within a batch (with replacement only when the
+    file holds fewer runs than the batch), start times uniformly from ``ignore_from_start`` to
+    the last full window, so the cell's initial transient never enters training.
+    """
+    n_sim, n_t = spikes.shape
+    n_starts = n_t - window - ignore_from_start
+    if n_starts <= 0:
+        raise ValueError(f"simulations of {n_t} ms are too short for {window} ms windows "
+                         f"after ignoring {ignore_from_start} ms")
+    sign = synapse_sign(X.shape[-1])
+    for _ in range(n_batches):
+        sims = rng.choice(n_sim, size=batch_size, replace=n_sim < batch_size)
+        starts = rng.choice(n_starts, size=batch_size, replace=True) + ignore_from_start
+        rows = sims[:, None]
+        cols = starts[:, None] + np.arange(window)
+        yield (X[rows, cols].astype(np.float32) * sign,
+               spikes[rows, cols].astype(np.float32),
+               transform_soma(soma[rows, cols]))
+
+
+class WindowSampler:
+    """Endless stream of training batches drawn from randomly chosen files, loaded in background.
+
+    As the authors' loader: pick a file at random, load it, draw
+    ``file_load_fraction x (n_sim x T) / (batch_size x window)`` batches from it, then move on;
+    so memory holds one file plus the queued batches, never the dataset. A single background
+    thread does the loading, so the stream is deterministic for a given seed (the authors'
+    multi-process loader is not). Yields ``(X (B, W, 1278) float32 signed, spikes (B, W),
+    soma (B, W) scaled)``.
+    """
+
+    def __init__(self, files: Sequence[str | Path], batch_size: int = 8, window: int = 500,
+                 ignore_from_start: int = 500, file_load_fraction: float = 0.3, seed: int = 0,
+                 prefetch: int = 16) -> None:
+        if not files:
+            raise NeuronIODataError(f"WindowSampler needs at least one file; {HELP}")
+        self.files = [Path(f) for f in files]
+        self.batch_size, self.window = batch_size, window
+        self.ignore_from_start, self.file_load_fraction = ignore_from_start, file_load_fraction
+        self._rng = np.random.default_rng(seed)
+        self._queue: queue.Queue[Batch | BaseException] = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Batch | BaseException) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            while not self._stop.is_set():
+                path = self.files[int(self._rng.integers(len(self.files)))]
+                X, spikes, soma = load_file(path)
+                n_sim, n_t = spikes.shape
+                per_file = (n_sim * n_t) / (self.batch_size * self.window)
+                n_batches = max(1, int(self.file_load_fraction * per_file))
+                for batch in file_batches(X, spikes, soma, self._rng, n_batches, self.batch_size,
+                                          self.window, self.ignore_from_start):
+                    if not self._put(batch):
+                        return
+                del X, spikes, soma
+        except BaseException as err:  # handed to the consumer, who re-raises it
+            self._put(err)
+
+    def __iter__(self) -> WindowSampler:
+        return self
+
+    def __next__(self) -> Batch:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self.close()
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop the background thread (also done on leaving a `with` block)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> WindowSampler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,175 @@
+"""One figure style for the whole book, and the figures that more than one chapter draws.
+
+Why a module: every chapter must look the same and say the same things in the same places
+(scale, data, paper vs ours), and a figure function written once is tested once. Chapters call
+:func:`apply_style` once, draw, and hand the figure to :func:`save_figure`, which also keeps a
+copy under the repository's ``figures/``.
+
+Colours: excitatory input red and inhibitory input blue, as in the paper's Fig S7; the rest is
+the Okabe-Ito palette, which stays distinguishable for colour-blind readers and in greyscale.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+#: Input spikes with sign +1 (excitatory) and -1 (inhibitory), as the paper's Fig S7.
+EXCITATORY, INHIBITORY = "#d62728", "#1f5fbf"
+#: Okabe-Ito colours, the default colour cycle.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+#: The paper's published values are always drawn in this grey, our computed ones in colour.
+PAPER_COLOR = "#7f7f7f"
+
+STYLE: dict[str, object] = {
+    "figure.figsize": (8.0, 4.5),
+    "figure.dpi": 100,
+    "figure.constrained_layout.use": True,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "axes.titlelocation": "left",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": mpl.cycler(color=list(PALETTE)),
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "lines.linewidth": 1.0,
+    "image.cmap": "viridis",
+}
+
+
+def apply_style() -> None:
+    """Set the book's matplotlib style for everything drawn afterwards in this process."""
+    mpl.rcParams.update(STYLE)
+
+
+def figures_dir() -> Path:
+    """Where figures are kept: ``$ELM_FIGURES_DIR``, else ``<repository>/figures``.
+
+    The repository is found from this file (``elm`` is installed editable); outside a checkout
+    the figures go to ``./figures`` of the working directory.
+    """
+    env = os.environ.get("ELM_FIGURES_DIR")
+    if env:
+        folder = Path(env)
+    else:
+        root = Path(__file__).resolve().parents[1]
+        folder = root / "figures" if (root / "pyproject.toml").is_file() else Path("figures")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save_figure(fig: Figure, name: str) -> Path:
+    """Save ``fig`` as ``<figures_dir>/<name>.png`` and return the path."""
+    path = figures_dir() / f"{name}.png"
+    fig.savefig(path)
+    return path
+
+
+def _one_sample(a, sample: int) -> np.ndarray:
+    a = np.asarray(a)
+    return a[sample] if a.ndim == 3 else a
+
+
+def plot_dynamics(
+    x,
+    states,
+    y,
+    tau_m,
+    *,
+    sample: int = 0,
+    dt: float = 1.0,
+    synapses: Sequence[int] | None = None,
+    n_synapses: int = 8,
+    output_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    seed: int = 0,
+) -> Figure:
+    """The paper's Fig S7 for one sample: input, outputs, synaptic traces, memory units.
+
+    ``x`` is the input ``(batch, time, inputs)`` (or one sample ``(time, inputs)``) with
+    excitatory spikes as +1 and inhibitory ones as -1; ``states`` the
+    :class:`elm.recurrence.Trajectories` of ``model(x, return_states=True)``; ``y`` the
+    outputs ``(batch, time, n_out)``, drawn one panel per channel; ``tau_m`` the memory
+    timescales, used to order (and colour) the memory units from fast to slow.
+
+    ``synapses`` picks the traces to draw; by default ``n_synapses`` are drawn at random
+    (``seed``) among those whose trace is not constantly zero. A trace is drawn in the colour
+    of the input it mostly receives, so inhibitory ones deflect downwards in blue.
+    """
+    x = _one_sample(x, sample)
+    y = _one_sample(y, sample)
+    s = _one_sample(states.s, sample)
+    m = _one_sample(states.m, sample)
+    tau_m = np.asarray(tau_m)
+    if m.shape[-1] != tau_m.shape[0]:
+        raise ValueError(f"tau_m has {tau_m.shape[0]} entries but the memory has {m.shape[-1]}")
+    if not x.shape[0] == y.shape[0] == s.shape[0] == m.shape[0]:
+        raise ValueError(f"time axes differ: x {x.shape}, y {y.shape}, s {s.shape}, m {m.shape}")
+    time = np.arange(x.shape[0]) * dt
+    n_out = y.shape[-1]
+    labels = list(output_labels) if output_labels is not None else [f"y[{i}]" for i in range(n_out)]
+    if len(labels) != n_out:
+        raise ValueError(f"{len(labels)} output labels for {n_out} output channels")
+
+    heights = [2.0] + [0.8] * n_out + [1.4, 2.4]
+    fig, axes = plt.subplots(
+        len(heights), 1, sharex=True, figsize=(8.0, 1.4 * sum(heights)),
+        gridspec_kw={"height_ratios": heights},
+    )
+    ax_in, ax_out, ax_s, ax_m = axes[0], axes[1:1 + n_out], axes[-2], axes[-1]
+
+    for sign, color, name in ((1, EXCITATORY, "excitatory (+1)"), (-1, INHIBITORY,
+                                                                 "inhibitory (−1)")):
+        t_idx, ch = np.nonzero(np.sign(x) == sign)
+        ax_in.scatter(time[t_idx], ch, s=0.5, color=color, marker="s", linewidths=0,
+                      label=name, rasterized=True)
+    ax_in.set_ylim(-0.5, x.shape[1] - 0.5)
+    ax_in.set_ylabel("input channel")
+    ax_in.set_title("a) synaptic input", loc="left")
+    ax_in.legend(loc="upper right", markerscale=8, ncols=2)
+
+    for i, ax in enumerate(ax_out):
+        ax.plot(time, y[:, i], color=PALETTE[0])
+        ax.set_ylabel(labels[i])
+    ax_out[0].set_title("b) output", loc="left")
+
+    if synapses is None:
+        active = np.flatnonzero(np.abs(s).max(axis=0) > 0)
+        rng = np.random.default_rng(seed)
+        synapses = np.sort(rng.choice(active, size=min(n_synapses, active.size), replace=False))
+    for k in synapses:
+        color = EXCITATORY if s[:, k].sum() >= 0 else INHIBITORY
+        ax_s.plot(time, s[:, k], color=color, alpha=0.8)
+    ax_s.axhline(0.0, color="black", lw=0.5)
+    ax_s.set_ylabel("trace $s_t$")
+    ax_s.set_title(f"c) synaptic traces of {len(synapses)} synapses", loc="left")
+
+    order = np.argsort(tau_m)
+    spacing = max(float(np.ptp(m, axis=0).max()), 1e-6)
+    norm = mpl.colors.LogNorm(vmin=tau_m.min(), vmax=max(tau_m.max(), tau_m.min() * 1.0001))
+    cmap = mpl.colormaps["viridis"]
+    for row, unit in enumerate(order):
+        ax_m.plot(time, m[:, unit] + row * spacing, color=cmap(norm(tau_m[unit])))
+    step = max(1, len(order) // 10)
+    ax_m.set_yticks([row * spacing for row in range(0, len(order), step)])
+    ax_m.set_yticklabels([f"{tau_m[unit]:.3g}" for unit in order[::step]])
+    ax_m.set_ylabel(r"memory $m_t$, by $\tau_m$ (ms)")
+    ax_m.set_title(f"d) all {len(order)} memory units, fast (bottom) to slow (top); "
+                   f"one tick = {spacing:.2g}", loc="left")
+    ax_m.set_xlabel("time (ms)")
+    ax_m.set_xlim(time[0], time[-1] + dt)
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=9)
+    return fig

@@ -1,0 +1,298 @@
+"""The NeuronIO reader, its safety, discovery, transforms and sampler.
+
+Fixtures are written here in the real files' exact layout (Python dicts of numpy int64 keys and
+lists of int64 times, float16 voltage and spike times, protocol 2), independent of our own
+generator, and checked against binary matrices and hand-computed spike bins.
+"""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+import os
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from elm.data import neuronio
+from elm.data.neuronio import (
+    NeuronIODataError,
+    UnsafePickleError,
+    WindowSampler,
+    discover,
+    load_file,
+    transform_inputs,
+    transform_soma,
+)
+
+N_SEG = 639
+
+
+def _times_dict(binary: np.ndarray) -> dict:
+    """Segment -> spike times as Beniaguev's `bin2dict` builds them (numpy int64 everywhere)."""
+    rows, times = np.nonzero(binary)
+    out: dict = {}
+    for r, t in zip(rows, times, strict=True):
+        out.setdefault(r, []).append(t)
+    return out
+
+
+def make_experiment(rng: np.random.Generator, n_sim: int = 2, seconds: int = 1,
+                    out_spike_times: list[list[float]] | None = None) -> tuple[dict, np.ndarray]:
+    """A real-format experiment dict and the binary input it encodes, (n_sim, T, 1278)."""
+    n_t = seconds * 1000
+    X = (rng.random((n_sim, n_t, 2 * N_SEG)) < 0.003).astype(np.uint8)
+    sims = []
+    for k in range(n_sim):
+        spikes = np.asarray(out_spike_times[k] if out_spike_times else [], dtype=np.float16)
+        sims.append({
+            "exInputSpikeTimes": _times_dict(X[k, :, :N_SEG].T),
+            "inhInputSpikeTimes": _times_dict(X[k, :, N_SEG:].T),
+            "somaVoltageLowRes": (-70 + 3 * rng.standard_normal(n_t)).astype(np.float16),
+            "somaVoltageHighRes": np.zeros(8 * n_t, dtype=np.float16),
+            "outputSpikeTimes": spikes,
+        })
+    params = {"allSegmentsType": ["basal"] * 262 + ["apical"] * 377,
+              "totalSimDurationInSec": seconds, "randomSeed": 100520, "numSimulations": n_sim}
+    return {"Params": params, "Results": {"listOfSingleSimulationDicts": sims}}, X
+
+
+def write(path: Path, obj: object, compress: str = "") -> Path:
+    data = pickle.dumps(obj, protocol=2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    opener = {"gz": gzip.open, "xz": lzma.open}.get(compress, open)
+    with opener(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def test_binarisation_and_output_bins_match_reference_convention(tmp_path, rng):
+    spike_times = [[0.25, 12.5, 100.875, 999.0], []]
+    exp, X_true = make_experiment(rng, out_spike_times=spike_times)
+    X, spikes, soma = load_file(write(tmp_path / "sim__a.p", exp))
+    assert X.dtype == np.uint8 and spikes.dtype == np.uint8 and soma.dtype == np.float32
+    assert X.shape == (2, 1000, 1278) and spikes.shape == soma.shape == (2, 1000)
+    np.testing.assert_array_equal(X, X_true)  # excitatory rows first, then inhibitory
+    # int(t - 0.5), truncating toward zero: 0.25 -> 0, 12.5 -> 12, 100.875 -> 100, 999 -> 998
+    assert np.flatnonzero(spikes[0]).tolist() == [0, 12, 100, 998]
+    assert spikes[1].sum() == 0
+    expected = exp["Results"]["listOfSingleSimulationDicts"][0]["somaVoltageLowRes"]
+    np.testing.assert_array_equal(soma[0], expected.astype(np.float32))
+
+
+def test_compressed_copies_read_identically(tmp_path, rng):
+    exp, _ = make_experiment(rng, out_spike_times=[[5.0], [7.0]])
+    plain = load_file(write(tmp_path / "sim__a.p", exp))
+    for kind in ("gz", "xz"):
+        copy = load_file(write(tmp_path / f"sim__a.p.{kind}", exp, kind))
+        for a, b in zip(plain, copy, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_numpy1_pickles_are_accepted(tmp_path, rng):
+    """numpy 1.x writes `numpy.core.multiarray`; numpy 2 writes `numpy._core.multiarray`."""
+    exp, X_true = make_experiment(rng, n_sim=1, out_spike_times=[[3.0]])
+    data = pickle.dumps(exp, protocol=2)
+    assert b"numpy._core.multiarray" in data
+    path = tmp_path / "sim__old.p"
+    path.write_bytes(data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    X, spikes, _ = load_file(path)
+    np.testing.assert_array_equal(X, X_true)
+    assert np.flatnonzero(spikes[0]).tolist() == [2]
+
+
+class _Payload:
+    """Unpickling this would run a shell command (the attack the restricted loader stops)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path, rng):
+    marker = tmp_path / "pwned"
+    exp, _ = make_experiment(rng, n_sim=1)
+    exp["Params"]["note"] = _Payload(marker)  # hidden inside an otherwise valid file
+    path = write(tmp_path / "sim__evil.p", exp)
+    with pytest.raises(UnsafePickleError, match=r"sim__evil\.p.*refused.*system"):
+        load_file(path)
+    assert not marker.exists()
+    # and the payload really is live: the plain unpickler would have run it
+    pickle.loads(path.read_bytes())
+    assert marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda e: e.pop("Results"), "'Params' and 'Results'"),
+        (lambda e: e["Params"].pop("allSegmentsType"), "lacks 'allSegmentsType'"),
+        (lambda e: e["Results"]["listOfSingleSimulationDicts"][0].pop("somaVoltageLowRes"),
+         "simulation 0 lacks.*somaVoltageLowRes"),
+        (lambda e: e["Results"]["listOfSingleSimulationDicts"][1].update(
+            somaVoltageLowRes=np.zeros(999, np.float16)), "999 samples, expected 1000"),
+        (lambda e: e["Results"]["listOfSingleSimulationDicts"][0].update(
+            exInputSpikeTimes={700: [1]}), "segment 700"),
+        (lambda e: e["Results"]["listOfSingleSimulationDicts"][0].update(
+            inhInputSpikeTimes={3: [1000]}), "outside 0..1000"),
+        (lambda e: e["Results"]["listOfSingleSimulationDicts"][0].update(
+            outputSpikeTimes=np.array([2000.0])), "outputSpikeTimes' outside"),
+    ],
+)
+def test_malformed_files_name_file_and_problem(tmp_path, rng, mutate, message):
+    exp, _ = make_experiment(rng)
+    mutate(exp)
+    path = write(tmp_path / "sim__bad.p", exp)
+    with pytest.raises(NeuronIODataError, match=rf"sim__bad\.p.*{message}.*data/README\.md"):
+        load_file(path)
+
+
+@pytest.mark.parametrize("compress", ["", "xz", "gz"])
+def test_truncated_file_is_reported(tmp_path, rng, compress):
+    exp, _ = make_experiment(rng, n_sim=1)
+    path = write(tmp_path / "sim__cut.p", exp, compress)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(NeuronIODataError, match=r"sim__cut\.p.*truncated or corrupt"):
+        load_file(path)
+
+
+def test_missing_file_is_reported(tmp_path):
+    with pytest.raises(NeuronIODataError, match=r"nope\.p: no such file.*README"):
+        load_file(tmp_path / "nope.p")
+
+
+def test_transforms_follow_the_authors():
+    X = np.zeros((1, 2, 1278), np.uint8)
+    X[0, 0, 0] = X[0, 0, 639] = X[0, 1, 1277] = 1
+    Xt = transform_inputs(X)
+    assert Xt.dtype == np.float32
+    assert Xt[0, 0, 0] == 1 and Xt[0, 0, 639] == -1 and Xt[0, 1, 1277] == -1 and Xt.sum() == -1
+    soma = np.array([-40.0, -55.0, -67.7, -77.7], np.float32)
+    np.testing.assert_allclose(transform_soma(soma), [1.27, 1.27, 0.0, -1.0], atol=1e-6)
+
+
+def _layout(root: Path, rng: np.random.Generator, batches=(1, 2, 3), test=True) -> None:
+    exp, _ = make_experiment(rng, n_sim=1)
+    for b in batches:
+        write(root / "train" / f"full_ergodic_train_batch_{b}" / f"sim__b{b}.p", exp)
+    if test:
+        write(root / "test" / "Data_test" / "sim__t.p", exp)
+
+
+def test_discover_applies_the_authors_split(tmp_path, rng):
+    _layout(tmp_path, rng)
+    (tmp_path / "train" / "full_ergodic_train_batch_2" / "notes.txt").write_text("ignored")
+    split = discover(tmp_path)
+    assert [p.name for p in split.valid] == ["sim__b1.p"]
+    assert [p.name for p in split.train] == ["sim__b2.p", "sim__b3.p"]
+    assert [p.name for p in split.test] == ["sim__t.p"]
+
+
+def test_discover_errors(tmp_path, rng):
+    with pytest.raises(NeuronIODataError, match=r"missing: NeuronIO folder not found.*ELM_DATA"):
+        discover(tmp_path / "missing")
+    _layout(tmp_path / "a", rng, test=False)
+    with pytest.raises(NeuronIODataError, match=r"expected folders.*Data_test"):
+        discover(tmp_path / "a")
+    _layout(tmp_path / "b", rng)
+    wrong = tmp_path / "b" / "test" / "Data_test"
+    (wrong / "sim__t.p").rename(wrong / "simulation_t.pickle")
+    with pytest.raises(NeuronIODataError, match=r"Data_test: no simulation files.*'sim__'"):
+        discover(tmp_path / "b")
+
+
+def test_data_dir_resolution(tmp_path, monkeypatch):
+    monkeypatch.delenv("ELM_DATA_DIR", raising=False)
+    assert neuronio.resolve_data_dir() == neuronio.stand_in_dir()
+    (tmp_path / "neuronio").mkdir()
+    monkeypatch.setenv("ELM_DATA_DIR", str(tmp_path))
+    assert neuronio.resolve_data_dir() == tmp_path / "neuronio"
+    assert neuronio.resolve_data_dir("elsewhere") == Path("elsewhere")
+
+
+def test_sampler_windows_are_exact_transformed_slices(tmp_path, rng):
+    files = []
+    raw = {}
+    for i in range(2):
+        exp, _ = make_experiment(rng, n_sim=3, seconds=2,
+                                 out_spike_times=[[600.0, 1700.0], [900.0], []])
+        files.append(write(tmp_path / f"sim__{i}.p.xz", exp, "xz"))
+        raw[i] = load_file(files[-1])
+    with WindowSampler(files, batch_size=4, window=300, ignore_from_start=500,
+                       file_load_fraction=0.5, seed=3, prefetch=2) as sampler:
+        batches = [next(sampler) for _ in range(6)]
+    for X, spikes, soma in batches:
+        assert X.shape == (4, 300, 1278) and X.dtype == np.float32
+        assert spikes.shape == soma.shape == (4, 300)
+        for b in range(4):
+            found = False
+            for Xr, sr, vr in raw.values():
+                for k in range(3):
+                    for start in range(500, 2000 - 300):
+                        if np.array_equal(sr[k, start:start + 300], spikes[b]) and np.array_equal(
+                                transform_inputs(Xr[k, start:start + 300]), X[b]):
+                            np.testing.assert_array_equal(
+                                transform_soma(vr[k, start:start + 300]), soma[b])
+                            found = True
+                            break
+                    if found:
+                        break
+                if found:
+                    break
+            assert found, "a window is not a slice starting after the ignored 500 ms"
+
+
+def test_sampler_is_deterministic_and_streams(tmp_path, rng, monkeypatch):
+    exp, _ = make_experiment(rng, n_sim=4, seconds=2)
+    files = [write(tmp_path / f"sim__{i}.p", exp) for i in range(5)]
+    loads = []
+    real_load = neuronio.load_file
+    monkeypatch.setattr(neuronio, "load_file", lambda p: loads.append(p) or real_load(p))
+    runs = []
+    for _ in range(2):
+        with WindowSampler(files, batch_size=2, window=500, file_load_fraction=0.25, seed=7,
+                           prefetch=2) as sampler:
+            runs.append([next(sampler)[0] for _ in range(4)])
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # 4 x 2000 / (2 x 500) x 0.25 = 2 batches per file: 4 batches + prefetch touch <= 5 files
+    assert len(loads) <= 2 * 5
+
+
+def test_sampler_reports_bad_files(tmp_path):
+    bad = tmp_path / "sim__bad.p"
+    bad.write_bytes(b"not a pickle")
+    sampler = WindowSampler([bad])
+    with pytest.raises(NeuronIODataError, match="sim__bad"):
+        next(sampler)
+    with pytest.raises(NeuronIODataError, match="at least one file"):
+        WindowSampler([])
+
+
+# ------------------------------------------------------------------------------------------
+# the committed stand-in
+
+
+def test_committed_stand_in_reads_through_discovery():
+    split = discover(neuronio.stand_in_dir())
+    assert split.train and split.valid and split.test
+    names = {p.name for p in split.train + split.valid + split.test}
+    assert len(names) == len(split.train) + len(split.valid) + len(split.test)
+    assert all(re.search(r"sim__.*\.p\.xz$", n) for n in names)
+    X, spikes, soma = load_file(split.test[0])
+    assert X.shape[1:] == (6000, 1278) and X.dtype == np.uint8
+    rate_hz = spikes.sum() / (spikes.shape[0] * 6.0)
+    assert 0.3 < rate_hz < 8
+    assert -90 < float(np.median(soma)) < -55
+    # inputs are sparse Poisson-like trains at a few Hz per synapse
+    assert 0.5 < X.mean() * 1000 < 20

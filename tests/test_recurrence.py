@@ -1,0 +1,161 @@
+"""The fast recurrence equals the per-step reference, and both equal equation (1).
+
+The independent reference is a NumPy loop written from the equations in the paper and the
+released code (``numpy_elm`` below), sharing no code with ``elm.recurrence``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import elm
+from elm import recurrence
+
+CONFIGS = {
+    "vanilla": {"num_input": 12, "d_m": 5},
+    "neuronio": {"num_input": 12, "d_m": 5, "routing": "neuronio", "d_tree": 3, "d_brch": 6},
+    "random": {"num_input": 12, "d_m": 5, "routing": "random", "d_tree": 4, "d_brch": 5},
+    "v2": {"num_input": 12, "d_m": 5, "routing": "neuronio", "d_tree": 3, "d_brch": 6,
+           "update": "v2"},
+    "m_prev_silu_deep": {"num_input": 12, "d_m": 5, "readout": "m_prev", "activation": "silu",
+                         "mlp_layers": 2, "d_mlp": 7},
+    "linear_mlp_learn_tau": {"num_input": 12, "d_m": 5, "mlp_layers": 0, "learn_tau_m": True,
+                             "tau_m_bounds": (0.5, 300.0), "dt": 2.0, "tau_s": 20.0},
+}
+
+
+def make(name: str, dtype=jnp.float64) -> elm.ELM:
+    cfg = elm.ELMConfig(num_output=3, **CONFIGS[name])
+    model = elm.ELM(cfg, rngs=nnx.Rngs(11), dtype=dtype)
+    # random non-trivial synaptic weights, some negative (relu must zero them)
+    rng = np.random.default_rng(5)
+    model.proto_w_s[...] = jnp.asarray(rng.normal(0.5, 0.5, cfg.num_synapse), dtype)
+    return model
+
+
+def spikes(shape, seed=0, density=0.2) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = (rng.random(shape) < density).astype(np.float64)
+    x[..., shape[-1] // 2:] *= -1
+    return x
+
+
+def numpy_elm(model: elm.ELM, x: np.ndarray) -> np.ndarray:
+    """Equation (1) in plain NumPy, one step at a time, from the model's parameters."""
+    c = model.config
+    idx = np.asarray(model.synapse_index[...])
+    mask = np.asarray(model.synapse_mask[...])
+    w_s = np.maximum(np.asarray(model.proto_w_s[...]), 0.0)
+    kappa_s = np.exp(-c.dt / float(model.tau_s[...]))
+    lo, hi = c.bounds
+    tau_m = lo + (hi - lo) / (1 + np.exp(-np.asarray(model.proto_tau_m[...])))
+    kappa_m = np.exp(-c.dt / tau_m)
+    gain = (c.lambda_value * (1 - kappa_m) if c.update == "v1"
+            else 1 - np.exp(-c.dt * c.lambda_value / tau_m))
+    layers = [(np.asarray(ly.kernel[...]), np.asarray(ly.bias[...])) for ly in model.mlp]
+    act = (lambda v: np.maximum(v, 0)) if c.activation == "relu" else (
+        lambda v: v / (1 + np.exp(-v)))
+    w_y, b_y = np.asarray(model.w_y.kernel[...]), np.asarray(model.w_y.bias[...])
+    batch, steps, _ = x.shape
+    n_state = c.num_synapse if c.update == "v1" else c.branches
+    s, m = np.zeros((batch, n_state)), np.zeros((batch, c.d_m))
+    ys = []
+    for t in range(steps):
+        x_syn = x[:, t, idx] * mask
+        if c.update == "v1":
+            s = kappa_s * s + w_s * x_syn
+            branch = s.reshape(batch, c.branches, c.d_brch).sum(-1)
+        else:
+            s = kappa_s * s + (w_s * x_syn).reshape(batch, c.branches, c.d_brch).sum(-1)
+            branch = s
+        h = np.concatenate([branch, kappa_m * m], axis=-1)
+        for i, (w, b) in enumerate(layers):
+            h = h @ w + b
+            if i < len(layers) - 1:
+                h = act(h)
+        m_new = kappa_m * m + gain * 1.7159 * np.tanh(2.0 / 3.0 * h)
+        ys.append((m_new if c.readout == "m_t" else m) @ w_y + b_y)
+        m = m_new
+    return np.stack(ys, axis=1)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_fast_and_reference_equal_equation_1_in_x64(name):
+    with jax.enable_x64(True):
+        model = make(name)
+        x = spikes((3, 40, 12))
+        expected = numpy_elm(model, x)
+        fast = np.asarray(model(jnp.asarray(x)))
+        ref = np.asarray(model(jnp.asarray(x), reference=True))
+        scale = np.abs(expected).max()
+        assert np.abs(ref - expected).max() <= 1e-12 * scale
+        assert np.abs(fast - expected).max() <= 1e-9 * scale
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_fast_and_reference_gradients_agree_in_x64(name):
+    with jax.enable_x64(True):
+        model = make(name)
+        x = jnp.asarray(spikes((3, 40, 12), seed=1))
+        target = jnp.asarray(np.random.default_rng(2).normal(size=(3, 40, 3)))
+
+        def loss(m, reference):
+            return jnp.mean((m(x, reference=reference) - target) ** 2)
+
+        g_fast = nnx.grad(lambda m: loss(m, False))(model)
+        g_ref = nnx.grad(lambda m: loss(m, True))(model)
+        leaves_fast, leaves_ref = jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)
+        assert len(leaves_fast) == len(leaves_ref) > 0
+        for a, b in zip(leaves_fast, leaves_ref, strict=True):
+            a, b = np.asarray(a), np.asarray(b)
+            assert np.abs(a - b).max() <= 1e-9 * max(np.abs(b).max(), 1e-30)
+        # the gradient is not trivially zero: every parameter group receives signal
+        assert all(np.abs(np.asarray(leaf)).max() > 0 for leaf in leaves_ref)
+
+
+def test_linear_filter_is_the_trace_recursion():
+    with jax.enable_x64(True):
+        u = np.random.default_rng(0).normal(size=(37, 2, 3))
+        z, expected = np.zeros((2, 3)), []
+        for t in range(37):
+            z = 0.9 * z + u[t]
+            expected.append(z)
+        np.testing.assert_allclose(np.asarray(recurrence.linear_filter(jnp.asarray(u), 0.9)),
+                                   np.stack(expected), rtol=1e-12)
+
+
+def test_input_projection_equals_routing_then_first_layer():
+    with jax.enable_x64(True):
+        model = make("neuronio")
+        dyn, c = model.dynamics(), model.config
+        routing = np.zeros((c.num_input, c.num_synapse))  # dense input -> synapse map
+        routing[np.asarray(dyn.synapse_index), np.arange(c.num_synapse)] = np.asarray(
+            dyn.synapse_mask * dyn.w_s)
+        branch_sum = np.kron(np.eye(c.branches), np.ones((c.d_brch, 1)))  # synapse -> branch
+        w1 = np.asarray(dyn.mlp[0][0])[: c.branches]
+        expected = routing @ branch_sum @ w1
+        got = np.asarray(recurrence.input_projection(dyn, model.structure, c.num_input))
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_custom_tanh_constants():
+    x = jnp.array([0.0, 1.0, -1.0])
+    np.testing.assert_allclose(np.asarray(recurrence.custom_tanh(x)),
+                               1.7159 * np.tanh(2 / 3 * np.array([0.0, 1.0, -1.0])), rtol=1e-6)
+    # LeCun's choice: f(1) ~ 1
+    assert abs(float(recurrence.custom_tanh(jnp.array(1.0))) - 1.0) < 2e-3
+
+
+def test_readout_choice_matters():
+    with jax.enable_x64(True):
+        x = jnp.asarray(spikes((2, 20, 12)))
+        a = make("vanilla")
+        b = elm.ELM(a.config.replace(readout="m_prev"), rngs=nnx.Rngs(11), dtype=jnp.float64)
+        nnx.update(b, nnx.state(a))
+        ya, yb = np.asarray(a(x)), np.asarray(b(x))
+        np.testing.assert_allclose(yb[:, 1:], ya[:, :-1], rtol=1e-12)  # m_{t-1} is a shift
+        assert not np.allclose(ya, yb)
