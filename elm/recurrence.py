@@ -186,15 +186,94 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
     w_eff = input_projection(dyn, structure, n_input)  # (inputs, d_mlp)
     u = jnp.swapaxes(x @ w_eff, 0, 1)  # (T, B, d_mlp): matmul first, then swap (faster on CPU)
     a = linear_filter(u, dyn.kappa_s) + b1  # the first layer's input-driven part, every t
-    w1_m = w1[d_tree:]  # the first layer's memory block: the only matmul left in the loop
-
-    def step(m_prev: Array, a_t: Array) -> tuple[Array, Array]:
-        h = a_t + (dyn.kappa_m * m_prev) @ w1_m
-        m_t = dyn.kappa_m * m_prev + dyn.gain_m * custom_tanh(_hidden(h, structure, dyn.mlp))
-        return m_t, m_t
-
-    m0 = jnp.zeros((x.shape[0], dyn.kappa_m.shape[0]), x.dtype)
-    _, m = lax.scan(step, m0, a)  # (T, B, d_m)
+    m = memory_loop(structure.activation, a, w1[d_tree:], dyn.kappa_m, dyn.gain_m, dyn.mlp[1:])
     m = jnp.swapaxes(m, 0, 1)
     m_prev = jnp.concatenate([jnp.zeros_like(m[:, :1]), m[:, :-1]], axis=1)
     return _readout(m, m_prev, dyn, structure)
+
+
+# ---------------------------------------------------------------------------------------------
+# The memory loop with a hand-written backward pass.
+#
+# Autodiff of ``lax.scan`` accumulates every weight gradient inside the reverse loop, one small
+# outer product per step. Here the reverse loop carries only the memory gradient and emits the
+# per-step error signals; the weight gradients are then a few large matmuls over all steps.
+# ``tests/test_recurrence.py`` checks this against autodiff of the reference loop in x64.
+# ---------------------------------------------------------------------------------------------
+
+Layers = tuple[tuple[Array, Array], ...]
+
+
+def _act(name: str, h: Array) -> tuple[Array, Array]:
+    """Activation value and derivative at ``h``."""
+    if name == "relu":
+        return jax.nn.relu(h), (h > 0).astype(h.dtype)
+    sig = jax.nn.sigmoid(h)
+    return h * sig, sig * (1 + h * (1 - sig))
+
+
+def _memory_step(activation: str, w1_m: Array, kappa_m: Array, gain_m: Array, rest: Layers,
+                 m_prev: Array, a_t: Array) -> tuple[Array, list[Array], list[Array], Array]:
+    """Forward of one step; also returns each hidden layer's pre-activation and activation."""
+    pre = [a_t + (kappa_m * m_prev) @ w1_m]
+    acts = []
+    for w, b in rest:
+        acts.append(_act(activation, pre[-1])[0])
+        pre.append(acts[-1] @ w + b)
+    m_t = kappa_m * m_prev + gain_m * custom_tanh(pre[-1])
+    return m_t, pre, acts, pre[-1]
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def memory_loop(activation: str, a: Array, w1_m: Array, kappa_m: Array, gain_m: Array,
+                rest: Layers) -> Array:
+    """All memory states ``m_t`` ``(T, B, d_m)`` given the input-driven part ``a`` of layer 1.
+
+    ``a`` is ``(T, B, d_mlp)``; ``w1_m`` the first layer's memory block; ``rest`` the layers
+    after the first (empty for a single linear map).
+    """
+    def step(m_prev, a_t):
+        m_t = _memory_step(activation, w1_m, kappa_m, gain_m, rest, m_prev, a_t)[0]
+        return m_t, m_t
+
+    return lax.scan(step, jnp.zeros((a.shape[1], kappa_m.shape[0]), a.dtype), a)[1]
+
+
+def _memory_loop_fwd(activation, a, w1_m, kappa_m, gain_m, rest):
+    m = memory_loop(activation, a, w1_m, kappa_m, gain_m, rest)
+    return m, (a, w1_m, kappa_m, gain_m, rest, m)
+
+
+def _memory_loop_bwd(activation, residuals, dm):
+    a, w1_m, kappa_m, gain_m, rest, m = residuals
+    m_prev = jnp.concatenate([jnp.zeros_like(m[:1]), m[:-1]], axis=0)
+
+    def back(g_next, inputs):
+        dm_t, m_prev_t, a_t = inputs
+        g = dm_t + g_next  # total gradient reaching m_t
+        _, pre, acts, z = _memory_step(activation, w1_m, kappa_m, gain_m, rest, m_prev_t, a_t)
+        th = jnp.tanh(TANH_SLOPE * z)
+        d_pre = g * gain_m * TANH_GAIN * TANH_SLOPE * (1 - th * th)
+        d_layers = []
+        for i in range(len(rest) - 1, -1, -1):  # back through the layers after the first
+            d_layers.append(d_pre)
+            d_pre = (d_pre @ rest[i][0].T) * _act(activation, pre[i])[1]
+        g_prev = kappa_m * (g + d_pre @ w1_m.T)
+        return g_prev, (d_pre, g, TANH_GAIN * th, acts, d_layers[::-1])
+
+    zero = jnp.zeros_like(m[0])
+    _, (d_a, g, delta, acts, d_layers) = lax.scan(back, zero, (dm, m_prev, a), reverse=True)
+
+    def flat(x):
+        return x.reshape(-1, x.shape[-1])
+
+    d_w1_m = flat(kappa_m * m_prev).T @ flat(d_a)
+    d_kappa = jnp.sum(m_prev * (flat(d_a) @ w1_m.T).reshape(m.shape) + m_prev * g, axis=(0, 1))
+    d_gain = jnp.sum(g * delta, axis=(0, 1))
+    d_rest = tuple(
+        (flat(h).T @ flat(d), jnp.sum(d, axis=(0, 1))) for h, d in zip(acts, d_layers, strict=True)
+    )
+    return d_a, d_w1_m, d_kappa, d_gain, d_rest
+
+
+memory_loop.defvjp(_memory_loop_fwd, _memory_loop_bwd)

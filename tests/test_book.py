@@ -1,0 +1,82 @@
+"""Every chapter executes at smoke scale, and the whole book builds cleanly at demo scale.
+
+These are the slow tests (minutes): they run the notebooks exactly as readers and batch runners
+do, through papermill and Jupyter Book, so a chapter that breaks fails CI.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.relative_to(REPO) for p in (REPO / "book").rglob("*.ipynb")
+                   if ".ipynb_checkpoints" not in p.parts)
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for chapter in toc.get("chapters", []):
+        files.append(chapter["file"])
+        files.extend(section["file"] for section in chapter.get("sections", []))
+    return files
+
+
+def test_every_notebook_is_committed_without_outputs():
+    for path in NOTEBOOKS:
+        nb = nbformat.read(REPO / path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs, f"{path}: strip outputs before committing"
+                assert cell.execution_count is None, f"{path}: clear execution counts"
+
+
+def test_every_notebook_has_a_parameters_cell_with_scale_and_data_dir():
+    for path in NOTEBOOKS:
+        nb = nbformat.read(REPO / path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path}: needs exactly one cell tagged 'parameters'"
+        assert "scale" in tagged[0].source and "data_dir" in tagged[0].source, path
+
+
+def test_toc_lists_every_chapter():
+    listed = set(toc_files())
+    for path in NOTEBOOKS:
+        if path.parts[1] != "runs":  # run notebooks are executed by papermill, not the book
+            assert str(path.with_suffix("")) in listed, f"{path} is missing from _toc.yml"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [str(p) for p in NOTEBOOKS])
+def test_notebook_runs_at_smoke_scale(path, tmp_path):
+    papermill.execute_notebook(
+        str(REPO / path),
+        str(tmp_path / Path(path).name),
+        parameters={"scale": "smoke"},
+        cwd=str((REPO / path).parent),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+
+
+@pytest.mark.slow
+def test_book_builds_clean_with_warnings_as_errors(tmp_path):
+    """``jupyter-book build -W`` from an empty build folder, at the book's default (demo) scale."""
+    out = tmp_path / "book"
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
+    result = subprocess.run(
+        [jb, "build", "-W", "-n", "--keep-going", "--path-output", str(out), str(REPO)],
+        capture_output=True, text=True, timeout=2400,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    html = out / "_build" / "html"
+    for name in toc_files():
+        assert (html / f"{name}.html").is_file(), f"{name}.html not rendered"
