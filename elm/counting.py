@@ -25,6 +25,8 @@ def count_params(model: nnx.Module) -> int:
     """Number of trainable scalars (``nnx.Param`` leaves only; buffers are fixed).
 
     Equals ``model_param_count`` of the released models (e.g. 8002 for ``num_memory_20``).
+    Works on an abstract model too (``nnx.eval_shape(lambda: ELM(...))``), which allocates
+    nothing: counting a grid of configurations costs no initialisation.
     """
     state = nnx.state(model, nnx.Param)
     return int(sum(leaf.size for leaf in jax.tree.leaves(state)))

@@ -60,11 +60,12 @@ class ELMConfig:
     w_s_init: float = 0.5
     learn_w_s: bool = True
     dt: float = 1.0  # ms between two input steps (the bin size)
-    readout: Literal["m_t", "m_prev"] = "m_t"  # code reads out m_t; the paper writes m_{t-1}
+    readout: Literal["m_t", "m_prev"] = "m_t"  # code and eq. (1): m_t; Section 2's prose: m_{t-1}
     update: Literal["v1", "v2"] = "v1"  # v2: per-branch trace, gain 1 - exp(-dt lambda / tau_m)
     routing: Literal["none", "neuronio", "random"] = "none"
     d_tree: int | None = None  # branches; None -> inputs (routing "none" only)
     d_brch: int = 1  # synapses per branch
+    routing_seed: int = 0  # draws the "random" routing (kept apart from the weight init)
 
     def __post_init__(self) -> None:
         self._validate()
@@ -213,9 +214,8 @@ class ELM(nnx.Module):
             [_torch_linear(a, b, rngs, dtype) for a, b in itertools.pairwise(sizes)]
         )
         self.w_y = _torch_linear(c.d_m, c.num_output, rngs, dtype)
-        routing_seed = int(jax.random.randint(rngs.params(), (), 0, 2**31 - 1))
         index, mask = make_routing(
-            c.routing, c.num_input, c.branches, c.d_brch, np.random.default_rng(routing_seed)
+            c.routing, c.num_input, c.branches, c.d_brch, np.random.default_rng(c.routing_seed)
         )
         self.synapse_index = Buffer(jnp.asarray(index))
         self.synapse_mask = Buffer(jnp.asarray(mask, dtype))

@@ -11,6 +11,7 @@ the Okabe-Ito palette, which stays distinguishable for colour-blind readers and 
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ STYLE: dict[str, object] = {
     "savefig.bbox": "tight",
     "font.size": 9,
     "axes.titlesize": 9,
+    "figure.titlesize": 9,
     "axes.labelsize": 9,
     "axes.titlelocation": "left",
     "axes.spines.top": False,
@@ -75,6 +77,47 @@ def save_figure(fig: Figure, name: str) -> Path:
     path = figures_dir() / f"{name}.png"
     fig.savefig(path)
     return path
+
+
+class Table:
+    """A small table that shows as HTML in Jupyter and in the built book, and as Markdown as text.
+
+    Why not a Markdown string: Jupyter Book renders ``text/markdown`` cell outputs as CommonMark,
+    which has no tables; HTML renders the same everywhere and needs no pandas. Floats get 4
+    significant digits; pass strings to format a column differently.
+    """
+
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        self.header = [str(h) for h in header]
+        self.rows = [[self._cell(v) for v in row] for row in rows]
+        for row in self.rows:
+            if len(row) != len(self.header):
+                raise ValueError(f"row {row!r} has {len(row)} cells, the header {len(self.header)}")
+
+    @staticmethod
+    def _cell(value: object) -> str:
+        if isinstance(value, float | np.floating):
+            return f"{value:.4g}"
+        return str(value)
+
+    def to_markdown(self) -> str:
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+        return "\n".join([line(self.header), "|" + "---|" * len(self.header),
+                          *(line(r) for r in self.rows)])
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                       for row in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __str__(self) -> str:
+        return self.to_markdown()
 
 
 def _one_sample(a, sample: int) -> np.ndarray:
@@ -138,7 +181,8 @@ def plot_dynamics(
     ax_in.set_ylim(-0.5, x.shape[1] - 0.5)
     ax_in.set_ylabel("input channel")
     ax_in.set_title("a) synaptic input", loc="left")
-    ax_in.legend(loc="upper right", markerscale=8, ncols=2)
+    ax_in.legend(loc="upper right", markerscale=8, ncols=2, frameon=True, framealpha=0.9,
+                 edgecolor="none")
 
     for i, ax in enumerate(ax_out):
         ax.plot(time, y[:, i], color=PALETTE[0])
@@ -156,18 +200,25 @@ def plot_dynamics(
     ax_s.set_ylabel("trace $s_t$")
     ax_s.set_title(f"c) synaptic traces of {len(synapses)} synapses", loc="left")
 
+    # Units differ in offset and range, so each is drawn scaled to its own range (the range is
+    # written at the right); what stays comparable is how fast each one moves.
     order = np.argsort(tau_m)
-    spacing = max(float(np.ptp(m, axis=0).max()), 1e-6)
+    low, high = m.min(axis=0), m.max(axis=0)
+    scaled = (m - low) / np.maximum(high - low, 1e-12)
     norm = mpl.colors.LogNorm(vmin=tau_m.min(), vmax=max(tau_m.max(), tau_m.min() * 1.0001))
     cmap = mpl.colormaps["viridis"]
     for row, unit in enumerate(order):
-        ax_m.plot(time, m[:, unit] + row * spacing, color=cmap(norm(tau_m[unit])))
+        ax_m.plot(time, row + 0.8 * scaled[:, unit], color=cmap(norm(tau_m[unit])))
+        if len(order) <= 30:
+            ax_m.text(1.005, (row + 0.4) / len(order), f"{high[unit] - low[unit]:.2g}",
+                      transform=ax_m.transAxes, fontsize=6, va="center", color="0.4")
     step = max(1, len(order) // 10)
-    ax_m.set_yticks([row * spacing for row in range(0, len(order), step)])
+    ax_m.set_yticks(np.arange(0, len(order), step) + 0.4)
     ax_m.set_yticklabels([f"{tau_m[unit]:.3g}" for unit in order[::step]])
-    ax_m.set_ylabel(r"memory $m_t$, by $\tau_m$ (ms)")
-    ax_m.set_title(f"d) all {len(order)} memory units, fast (bottom) to slow (top); "
-                   f"one tick = {spacing:.2g}", loc="left")
+    ax_m.set_ylim(-0.1, len(order))
+    ax_m.set_ylabel(r"memory unit, by $\tau_m$ (ms)")
+    ax_m.set_title(f"d) all {len(order)} memory units $m_t$, fast (bottom) to slow (top), each "
+                   "scaled to its own range (range at the right)", loc="left")
     ax_m.set_xlabel("time (ms)")
     ax_m.set_xlim(time[0], time[-1] + dt)
     if title:

@@ -30,7 +30,7 @@ TANH_GAIN, TANH_SLOPE = 1.7159, 2.0 / 3.0
 
 
 def custom_tanh(x: Array) -> Array:
-    """``1.7159 tanh(2x/3)``: unit slope and unit value at ``x = 1``, as in the released code."""
+    """``1.7159 tanh(2x/3)``, as in the released code: LeCun's choice with ``f(+-1) = +-1``."""
     return TANH_GAIN * jnp.tanh(TANH_SLOPE * x)
 
 
@@ -58,7 +58,7 @@ class Structure:
 
     d_tree: int
     activation: str = "relu"  # "relu" | "silu"
-    readout: str = "m_t"  # "m_t" (code) | "m_prev" (the paper's text)
+    readout: str = "m_t"  # "m_t" (code, eq. 1) | "m_prev" (the prose of Section 2)
     trace: str = "synapse"  # "synapse" (v1: trace per synapse) | "branch" (v2: per branch)
 
 

@@ -22,6 +22,9 @@ def test_released_branch_elm_param_count_formula():
     cfg = elm.ELMConfig(1278, 2, d_m=20, routing="neuronio", d_tree=45, d_brch=100)
     model = elm.ELM(cfg, rngs=nnx.Rngs(0))
     assert elm.count_params(model) == 8002  # model_stats.json of num_memory_20
+    abstract = nnx.eval_shape(lambda: elm.ELM(cfg, rngs=nnx.Rngs(0)))
+    assert elm.count_params(abstract) == 8002
+    assert elm.count_flops(abstract, 500) == elm.count_flops(model, 500)
 
 
 def test_count_flops_by_hand():

@@ -82,8 +82,11 @@ def test_seeded_initialisation_is_reproducible():
     cfg = small(routing="random", d_tree=2, d_brch=5)
     a, b = elm.ELM(cfg, rngs=nnx.Rngs(7)), elm.ELM(cfg, rngs=nnx.Rngs(7))
     c = elm.ELM(cfg, rngs=nnx.Rngs(8))
+    other = elm.ELM(cfg.replace(routing_seed=1), rngs=nnx.Rngs(7))
     np.testing.assert_array_equal(np.asarray(a.synapse_index[...]),
-                                  np.asarray(b.synapse_index[...]))
+                                  np.asarray(c.synapse_index[...]))  # routing: own seed
+    assert not np.array_equal(np.asarray(a.synapse_index[...]),
+                              np.asarray(other.synapse_index[...]))
     np.testing.assert_array_equal(np.asarray(a.mlp[0].kernel[...]),
                                   np.asarray(b.mlp[0].kernel[...]))
     assert not np.array_equal(np.asarray(a.mlp[0].kernel[...]), np.asarray(c.mlp[0].kernel[...]))
