@@ -111,7 +111,9 @@ def neuronio_predictions(predict: Predict, X: np.ndarray, soma: np.ndarray,
 def tp_at_fp(y: np.ndarray, score: np.ndarray, fp_rate: float) -> float:
     """True-positive rate at the ROC point whose false-positive rate is nearest `fp_rate`.
 
-    As the authors: the ROC's first point (FPR 0, TPR 0) is never chosen.
+    As the authors: the ROC's first point (FPR 0, TPR 0) is never chosen, and among points of
+    equal FPR the first (lowest TPR) wins, so a perfect ranking with distinct scores reports
+    the TPR of its first threshold. Kept for comparability with the published numbers.
     """
     fpr, tpr, _ = roc_curve(y.ravel(), score.ravel())
     i = int(np.argmin(np.abs(fpr - fp_rate)))
@@ -142,6 +144,9 @@ def neuronio_metrics(spikes: np.ndarray, spike_prob: np.ndarray, soma_true: np.n
     initial transient and are ignored.
     """
     keep = spikes.sum(axis=1) <= max_spikes
+    if not keep.any():
+        raise ValueError(f"all {keep.size} simulations have more than {max_spikes} output "
+                         "spikes; the protocol drops them, so nothing is left to evaluate")
     y = spikes[keep, ignore_start:].ravel()
     p = spike_prob[keep, ignore_start:].ravel()
     v_true = soma_true[keep, ignore_start:].ravel()

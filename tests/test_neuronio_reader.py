@@ -214,6 +214,9 @@ def test_discover_errors(tmp_path, rng):
 def test_data_dir_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv("ELM_DATA_DIR", raising=False)
     assert neuronio.resolve_data_dir() == neuronio.stand_in_dir()
+    monkeypatch.setenv("ELM_DATA_DIR", str(tmp_path))
+    with pytest.warns(UserWarning, match="no neuronio/ folder; using the offline stand-in"):
+        assert neuronio.resolve_data_dir() == neuronio.stand_in_dir()
     (tmp_path / "neuronio").mkdir()
     monkeypatch.setenv("ELM_DATA_DIR", str(tmp_path))
     assert neuronio.resolve_data_dir() == tmp_path / "neuronio"
@@ -221,35 +224,34 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
 
 
 def test_sampler_windows_are_exact_transformed_slices(tmp_path, rng):
-    files = []
-    raw = {}
+    files, raw = [], []
     for i in range(2):
         exp, _ = make_experiment(rng, n_sim=3, seconds=2,
                                  out_spike_times=[[600.0, 1700.0], [900.0], []])
         files.append(write(tmp_path / f"sim__{i}.p.xz", exp, "xz"))
-        raw[i] = load_file(files[-1])
-    with WindowSampler(files, batch_size=4, window=300, ignore_from_start=500,
+        raw.append(load_file(files[-1]))
+    window, ignore = 300, 500
+    # every admissible window, indexed by its first three input rows
+    index = {}
+    for f, (Xr, _, _) in enumerate(raw):
+        for k in range(Xr.shape[0]):
+            for start in range(ignore, 2000 - window):
+                index[Xr[k, start:start + 3].tobytes()] = (f, k, start)
+    with WindowSampler(files, batch_size=4, window=window, ignore_from_start=ignore,
                        file_load_fraction=0.5, seed=3, prefetch=2) as sampler:
         batches = [next(sampler) for _ in range(6)]
     for X, spikes, soma in batches:
-        assert X.shape == (4, 300, 1278) and X.dtype == np.float32
-        assert spikes.shape == soma.shape == (4, 300)
+        assert X.shape == (4, window, 1278) and X.dtype == np.float32
+        assert spikes.shape == soma.shape == (4, window)
         for b in range(4):
-            found = False
-            for Xr, sr, vr in raw.values():
-                for k in range(3):
-                    for start in range(500, 2000 - 300):
-                        if np.array_equal(sr[k, start:start + 300], spikes[b]) and np.array_equal(
-                                transform_inputs(Xr[k, start:start + 300]), X[b]):
-                            np.testing.assert_array_equal(
-                                transform_soma(vr[k, start:start + 300]), soma[b])
-                            found = True
-                            break
-                    if found:
-                        break
-                if found:
-                    break
-            assert found, "a window is not a slice starting after the ignored 500 ms"
+            binary = np.abs(X[b]).astype(np.uint8)
+            key = binary[:3].tobytes()
+            assert key in index, "a window is not a slice starting after the ignored 500 ms"
+            f, k, start = index[key]
+            Xr, sr, vr = raw[f]
+            np.testing.assert_array_equal(transform_inputs(Xr[k, start:start + window]), X[b])
+            np.testing.assert_array_equal(sr[k, start:start + window], spikes[b])
+            np.testing.assert_array_equal(transform_soma(vr[k, start:start + window]), soma[b])
 
 
 def test_sampler_is_deterministic_and_streams(tmp_path, rng, monkeypatch):
@@ -296,3 +298,12 @@ def test_committed_stand_in_reads_through_discovery():
     assert -90 < float(np.median(soma)) < -55
     # inputs are sparse Poisson-like trains at a few Hz per synapse
     assert 0.5 < X.mean() * 1000 < 20
+
+
+def test_sampler_streams_the_committed_stand_in():
+    split = discover(neuronio.stand_in_dir())
+    with WindowSampler(split.train, seed=0, prefetch=2) as sampler:
+        X, spikes, soma = next(sampler)
+    assert X.shape == (8, 500, 1278) and spikes.shape == soma.shape == (8, 500)
+    assert set(np.unique(X)) <= {-1.0, 0.0, 1.0}
+    assert soma.max() <= (-55.0 - neuronio.SOMA_BIAS_MV) * neuronio.SOMA_SCALE + 1e-6

@@ -30,6 +30,7 @@ import pickle
 import queue
 import re
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,12 +243,19 @@ def stand_in_dir() -> Path:
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """Where NeuronIO lives: `data_dir`, else `$ELM_DATA_DIR/neuronio`, else the stand-in."""
+    """Where NeuronIO lives: `data_dir`, else `$ELM_DATA_DIR/neuronio`, else the stand-in.
+
+    Falling back to the stand-in while ELM_DATA_DIR is set warns: results on it must not pass
+    for results on the real data.
+    """
     if data_dir is not None:
         return Path(data_dir)
     env = os.environ.get("ELM_DATA_DIR")
-    if env and (Path(env) / "neuronio").is_dir():
-        return Path(env) / "neuronio"
+    if env:
+        if (Path(env) / "neuronio").is_dir():
+            return Path(env) / "neuronio"
+        warnings.warn(f"ELM_DATA_DIR={env} has no neuronio/ folder; using the offline "
+                      f"stand-in {stand_in_dir()}", stacklevel=2)
     return stand_in_dir()
 
 

@@ -1,0 +1,367 @@
+"""How much faster is the fast ELM recurrence? A training-step benchmark at the paper's shapes.
+
+Times one full training step (forward, backward, Adam update) of three implementations of the
+same neuron, in the same process, on the same inputs:
+
+* ``fast``: ``model(X)``, the hoisted recurrence of :mod:`elm.recurrence`, under ``nnx.jit``;
+* ``ref``: ``model(X, reference=True)``, the per-step reference loop, under ``nnx.jit``;
+* ``torch``: an eager per-time-step PyTorch loop (``benchmarks/torch_elm.py``), the way the
+  released code runs the model; skipped (``n/a``) when torch is not installed.
+
+Speed claims in this project are ratios against a straightforward per-step implementation
+measured here, never absolute timings from unit tests (DESIGN.md, "Performance"). The issue's
+targets are printed with PASS/FAIL. Run from the repository root::
+
+    python benchmarks/recurrence.py [--shapes neuronio,shd,listops] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+import elm
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+if HAS_TORCH:
+    import torch
+    import torch_elm  # benchmarks/ is on sys.path when this file runs as a script
+
+LEARNING_RATE = 1e-3
+TORCH_WARMUP_STEPS = 50  # time steps of torch's warm-up call: its per-step shapes ignore T
+MIN_REPEATS = 3  # a median needs a few samples even when one step takes seconds
+FLOP_RULE = "training step = 3 x forward FLOPs; forward = elm.count_flops(model, T) * B"
+CHECK_BATCH = 8  # samples used by the torch-vs-JAX equivalence check (full sequence length)
+CHECK_TOL = 1e-4  # float32 tolerance of that check (absolute and relative)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One benchmark shape: a model, a batch of synthetic inputs, a loss and the issue's targets.
+
+    ``min_vs_ref`` / ``min_vs_torch`` are the required speedups ``t_other / t_fast`` (None: no
+    target).
+    """
+
+    name: str
+    config: elm.ELMConfig
+    batch: int
+    seq_len: int
+    loss: str  # "mse": every step and output; "ce_last": cross-entropy of the last step's logits
+    inputs: str  # how the synthetic inputs look, for the printout
+    min_vs_ref: float | None
+    min_vs_torch: float | None
+
+
+SHAPES = {
+    "neuronio": Shape(
+        "neuronio",
+        elm.ELMConfig(1278, 2, d_m=20, routing="neuronio", d_tree=45, d_brch=100),
+        batch=8, seq_len=500, loss="mse",
+        inputs="ternary spikes, 1% density, +1 first half / -1 second half of the channels",
+        min_vs_ref=10.0, min_vs_torch=15.0,
+    ),
+    "shd": Shape(
+        "shd",
+        elm.ELMConfig(700, 19, d_m=100),
+        batch=8, seq_len=200, loss="ce_last",
+        inputs="spike counts, Poisson with mean 0.05 per channel and bin",
+        min_vs_ref=3.0, min_vs_torch=5.0,
+    ),
+    "listops": Shape(
+        "listops",
+        elm.ELMConfig(25, 10, d_m=150),
+        batch=384, seq_len=2000, loss="ce_last",
+        inputs="one-hot tokens, uniform over the 25 symbols",
+        min_vs_ref=None, min_vs_torch=1.5,
+    ),
+}
+
+
+def make_batch(shape: Shape, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic inputs ``(B, T, inputs)`` float32 and targets with the statistics of the task.
+
+    Speed depends on shapes, not on values, but the values keep the loss finite and the
+    equivalence check meaningful (sparse inputs, as the real datasets).
+    """
+    rng = np.random.default_rng(seed)
+    n_in, n_out = shape.config.num_input, shape.config.num_output
+    b, t = shape.batch, shape.seq_len
+    if shape.name == "neuronio":
+        sign = np.where(np.arange(n_in) < n_in // 2, 1.0, -1.0)
+        x = (rng.random((b, t, n_in)) < 0.01) * sign
+        target = rng.standard_normal((b, t, n_out))
+    elif shape.name == "shd":
+        x = rng.poisson(0.05, (b, t, n_in))
+        target = rng.integers(0, n_out, b)
+    else:
+        x = np.eye(n_in)[rng.integers(0, n_in, (b, t))]
+        target = rng.integers(0, n_out, b)
+    return x.astype(np.float32), target.astype(np.float32 if shape.loss == "mse" else np.int32)
+
+
+def jax_loss(kind: str, y: jax.Array, target: jax.Array) -> jax.Array:
+    """MSE over every step and output, or softmax cross-entropy of the last step's outputs."""
+    if kind == "mse":
+        return jnp.mean((y - target) ** 2)
+    return optax.softmax_cross_entropy_with_integer_labels(y[:, -1], target).mean()
+
+
+def torch_loss(kind: str, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The same losses as :func:`jax_loss`, in torch."""
+    if kind == "mse":
+        return torch.mean((y - target) ** 2)
+    return torch.nn.functional.cross_entropy(y[:, -1], target)
+
+
+def jax_train_step(
+    model: elm.ELM, kind: str, reference: bool
+) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """A jitted step (forward, backward, Adam update) of ``model``, as a training loop runs it.
+
+    ``nnx.cached_partial`` binds the model and optimizer once, so each call skips re-walking
+    the module graph (about a millisecond of Python per call, 5% of a NeuronIO step).
+    """
+    optimizer = nnx.Optimizer(model, optax.adam(LEARNING_RATE), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model: elm.ELM, optimizer: nnx.Optimizer, x: jax.Array, target: jax.Array):
+        def loss_of(model: elm.ELM) -> jax.Array:
+            return jax_loss(kind, model(x, reference=reference), target)
+
+        loss, grads = nnx.value_and_grad(loss_of)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    return nnx.cached_partial(step, model, optimizer)
+
+
+def time_interleaved(
+    steps: dict[str, tuple[Callable[[], object], Callable[[], object]]],
+    repeats: int,
+    budget_s: float,
+) -> dict[str, list[float]]:
+    """Seconds per call of each ``(warm_up, step)`` pair's step, timed round-robin.
+
+    Each ``warm_up`` runs once, untimed, first (JAX: compilation). Other processes share this
+    2-core machine; interleaving the implementations makes a busy spell slow all of them alike
+    instead of one, which keeps the ratios honest. Stops after ``repeats`` rounds, or earlier
+    once ``budget_s`` is spent and at least :data:`MIN_REPEATS` rounds are timed (ListOps steps
+    take seconds).
+    """
+    for warm_up, _ in steps.values():
+        warm_up()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    start = time.perf_counter()
+    for done in range(repeats):
+        if done >= MIN_REPEATS and time.perf_counter() - start > budget_s:
+            break
+        for name, (_, step) in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def check_torch_matches(model: elm.ELM, module: torch_elm.TorchELM, x: np.ndarray) -> float:
+    """Assert that the torch loop and the fast JAX model give the same outputs; return the error.
+
+    Run once before timing, so the comparison is between two implementations of one function.
+    """
+    x = x[:CHECK_BATCH]
+    y_jax = np.asarray(nnx.jit(lambda m, x: m(x))(model, jnp.asarray(x)))
+    with torch.no_grad():
+        y_torch = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(y_torch, y_jax, rtol=CHECK_TOL, atol=CHECK_TOL,
+                               err_msg="torch loop and fast JAX model disagree")
+    return float(np.max(np.abs(y_torch - y_jax)))
+
+
+def summarise(times: list[float] | None) -> dict | None:
+    """Median (the reported number), min, max and count of step times, in milliseconds."""
+    if times is None:
+        return None
+    ms = [1e3 * t for t in times]
+    return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms),
+            "repeats": len(ms)}
+
+
+def bench_shape(shape: Shape, repeats: int, budget_s: float, peak_gflops: float) -> dict:
+    """Time the three implementations at ``shape`` and derive speedups, FLOP/s and verdicts."""
+    x_np, target_np = make_batch(shape)
+    x, target = jnp.asarray(x_np), jnp.asarray(target_np)
+    model_fast = elm.ELM(shape.config, rngs=nnx.Rngs(0))
+    model_ref = elm.ELM(shape.config, rngs=nnx.Rngs(0))
+    row: dict = {"shape": shape.name, "batch": shape.batch, "seq_len": shape.seq_len,
+                 "loss": shape.loss, "inputs": shape.inputs, "params": elm.count_params(model_fast)}
+
+    if HAS_TORCH:  # copy weights before any training step changes them
+        module = torch_elm.TorchELM(model_fast)
+        row["torch_check_max_abs_err"] = check_torch_matches(model_fast, module, x_np)
+
+    fast = jax_train_step(model_fast, shape.loss, reference=False)
+    ref = jax_train_step(model_ref, shape.loss, reference=True)
+    fast_step = lambda: jax.block_until_ready(fast(x, target))  # noqa: E731
+    ref_step = lambda: jax.block_until_ready(ref(x, target))  # noqa: E731
+    steps = {"fast": (fast_step, fast_step), "ref": (ref_step, ref_step)}
+    if HAS_TORCH:
+        x_t, target_t = torch.from_numpy(x_np), torch.from_numpy(target_np)
+        if shape.loss == "ce_last":
+            target_t = target_t.long()
+        torch_step = torch_elm.make_train_step(
+            module, lambda y, t: torch_loss(shape.loss, y, t), LEARNING_RATE
+        )
+        # eager torch compiles nothing: a short sequence warms the allocator and Adam's state
+        short = slice(None, TORCH_WARMUP_STEPS)
+        target_short = target_t[:, short] if shape.loss == "mse" else target_t
+        steps["torch"] = (lambda: torch_step(x_t[:, short], target_short),
+                          lambda: torch_step(x_t, target_t))
+    times = time_interleaved(steps, repeats, budget_s)
+    for name in ("fast", "ref", "torch"):
+        row[name] = summarise(times.get(name))
+
+    t_fast = row["fast"]["median_ms"]
+    for name in ("ref", "torch"):
+        row[f"{name}_over_fast"] = row[name]["median_ms"] / t_fast if row[name] else None
+    train_flops = 3 * elm.count_flops(model_fast, shape.seq_len) * shape.batch
+    row["train_flops"] = train_flops
+    row["fast_gflops"] = train_flops / (t_fast * 1e-3) / 1e9
+    row["fast_peak_share"] = row["fast_gflops"] / peak_gflops
+    row["targets"] = [
+        {"target": f"fast >= {need:g}x {name}", "need": need, "got": row[f"{name}_over_fast"],
+         "verdict": "n/a" if row[f"{name}_over_fast"] is None
+         else "PASS" if row[f"{name}_over_fast"] >= need else "FAIL"}
+        for name, need in (("ref", shape.min_vs_ref), ("torch", shape.min_vs_torch))
+        if need is not None
+    ]
+    return row
+
+
+def machine() -> dict:
+    """What the numbers were measured on: CPU, cores, load and library versions."""
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_avg_1min_start": os.getloadavg()[0],
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jax_backend": jax.default_backend(),
+        "flax": importlib.metadata.version("flax"),
+        "optax": optax.__version__,
+        "torch": torch.__version__ if HAS_TORCH else None,
+        "torch_threads": torch.get_num_threads() if HAS_TORCH else None,
+    }
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def print_report(info: dict, rows: list[dict], peak_gflops: float) -> None:
+    """The header, the timing table and the targets, as plain text."""
+    print(f"ELM training-step benchmark  (forward + backward + Adam, float32, lr {LEARNING_RATE})")
+    print(f"machine: {info['cpu']}, {info['cores']} cores | python {info['python']}, "
+          f"jax {info['jax']} ({info['jax_backend']}), flax {info['flax']}, "
+          f"optax {info['optax']}, torch {info['torch'] or 'not installed'}"
+          + (f", torch threads {info['torch_threads']}" if info["torch"] else ""))
+    load = (info["load_avg_1min_start"], info["load_avg_1min_end"])
+    print(f"1-min load average: {load[0]:.2f} at start, {load[1]:.2f} at end")
+    busy = load[0] > 0.5 or load[1] > info["cores"] + 0.5  # this benchmark alone loads ~cores
+    if busy and (info["torch_threads"] or 0) > 1:
+        print("WARNING: other processes share the CPU. Eager torch with more than one thread "
+              "slows down far more than the CPU share (each small op waits for a descheduled "
+              "worker thread), which inflates torch/fast; prefer a quiet machine or compare "
+              "with --torch-threads 1.")
+    print(f"FLOPs: {FLOP_RULE}; peak {peak_gflops:g} GFLOP/s FP32")
+    print("times: median ms per step (warm-up excluded, n = timed steps); "
+          "speedup = t_other / t_fast\n")
+    head = (f"{'shape':<9}{'B':>4}{'T':>6}{'loss':>8}{'fast ms':>10}{'ref ms':>10}"
+            f"{'torch ms':>10}{'ref/fast':>10}{'torch/fast':>11}{'GFLOP/s':>9}{'% peak':>8}  n")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        med = {k: r[k]["median_ms"] if r[k] else None for k in ("fast", "ref", "torch")}
+        n = "/".join(str(r[k]["repeats"]) if r[k] else "-" for k in ("fast", "ref", "torch"))
+        print(f"{r['shape']:<9}{r['batch']:>4}{r['seq_len']:>6}{r['loss']:>8}"
+              f"{fmt(med['fast'], '.2f'):>10}{fmt(med['ref'], '.2f'):>10}"
+              f"{fmt(med['torch'], '.2f'):>10}{fmt(r['ref_over_fast'], '.1f'):>10}"
+              f"{fmt(r['torch_over_fast'], '.1f'):>11}{r['fast_gflops']:>9.2f}"
+              f"{100 * r['fast_peak_share']:>7.1f}%  {n}")
+    print("\nlosses: mse = mean squared error over every step and output; "
+          "ce_last = softmax cross-entropy of the last step's outputs")
+    for r in rows:
+        check = r.get("torch_check_max_abs_err")
+        print(f"  {r['shape']}: {r['inputs']}; {r['params']} params"
+              + ("" if check is None else f"; torch == fast JAX (max abs err {check:.1e})"))
+    print("\ntargets (issue 2, item 7):")
+    for r in rows:
+        for t in r["targets"]:
+            got = "n/a" if t["got"] is None else f"{t['got']:.1f}x"
+            print(f"  {r['shape']:<9}{t['target']:<22}got {got:>7}  {t['verdict']}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shapes", default="neuronio,shd,listops",
+                        help="comma-separated subset of " + ",".join(SHAPES))
+    parser.add_argument("--repeats", type=int, default=30,
+                        help="timed rounds (one step of each implementation) per shape, at most")
+    parser.add_argument("--budget-s", type=float, default=60.0,
+                        help=f"stop timing a shape after this many seconds once {MIN_REPEATS} "
+                             "rounds are timed")
+    parser.add_argument("--peak-gflops", type=float, default=166.0,
+                        help="FP32 peak of the CPU (default: 2-core Zen 4 with AVX-512)")
+    parser.add_argument("--torch-threads", type=int, default=2,
+                        help="torch.set_num_threads for the torch loop (default: the 2 cores "
+                             "XLA uses here)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    args.shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    unknown = [s for s in args.shapes if s not in SHAPES]
+    if unknown:
+        parser.error(f"unknown shapes {unknown}; choose from {list(SHAPES)}")
+    if args.repeats < MIN_REPEATS:
+        parser.error(f"--repeats must be >= {MIN_REPEATS}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if HAS_TORCH:
+        torch.set_num_threads(args.torch_threads)
+    info = machine()
+    rows = []
+    for name in args.shapes:
+        print(f"[{name}] timing ...", file=sys.stderr, flush=True)
+        rows.append(bench_shape(SHAPES[name], args.repeats, args.budget_s, args.peak_gflops))
+    info["load_avg_1min_end"] = os.getloadavg()[0]
+    print_report(info, rows, args.peak_gflops)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "peak_gflops": args.peak_gflops, "flop_rule": FLOP_RULE,
+                       "results": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
