@@ -143,18 +143,21 @@ def reference_forward(
 # ---------------------------------------------------------------------------------------------
 
 
-def input_projection(dyn: Dynamics, structure: Structure, n_input: int) -> Array:
-    """Fold routing, mask, ``w_s``, branch sums and the MLP's input block into ``(inputs, d_mlp)``.
+def branch_projection(dyn: Dynamics, structure: Structure, n_input: int) -> Array:
+    """The dense ``(inputs, d_tree)`` map from inputs to weighted branch sums.
 
-    Row ``n`` collects, over every synapse ``k`` fed by input ``n``, the weight
-    ``mask_k w_s[k]`` times the first-layer row of ``k``'s branch. A ``segment_sum`` builds it
-    in ``O(S d_mlp)`` without materialising the ``(inputs, d_tree)`` routing matrix.
+    Entry ``(n, b)`` adds up ``mask_k w_s[k]`` over the synapses ``k`` of branch ``b`` fed by
+    input ``n``: routing, padding mask, synaptic weights and branch sums in one matrix.
     """
-    w1 = dyn.mlp[0][0]
     n_syn = dyn.w_s.shape[0]
     branch_of_synapse = jnp.arange(n_syn) // (n_syn // structure.d_tree)
-    rows = (dyn.w_s * dyn.synapse_mask)[:, None] * w1[branch_of_synapse]  # (S, d_mlp)
-    return jax.ops.segment_sum(rows, dyn.synapse_index, num_segments=n_input)
+    empty = jnp.zeros((n_input, structure.d_tree), dyn.w_s.dtype)
+    return empty.at[dyn.synapse_index, branch_of_synapse].add(dyn.w_s * dyn.synapse_mask)
+
+
+def input_projection(dyn: Dynamics, structure: Structure, n_input: int) -> Array:
+    """Routing, mask, ``w_s``, branch sums and the MLP input block as one ``(inputs, d_mlp)``."""
+    return branch_projection(dyn, structure, n_input) @ dyn.mlp[0][0][: structure.d_tree]
 
 
 def linear_filter(u: Array, kappa: Array) -> Array:
@@ -178,15 +181,29 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
     """Same outputs as :func:`reference_forward`, with only the memory update in the loop.
 
     Requires one synaptic time constant (``kappa_s`` scalar), which makes the trace commute
-    with the branch sums and the MLP's input block.
+    with the branch sums and the MLP's input block. Two regimes:
+
+    * inputs wider than the MLP (NeuronIO, SHD): everything up to the first layer's
+      pre-activation is computed for all steps at once, in the narrow ``d_mlp`` space;
+    * inputs narrower than the MLP (ListOps: 25 tokens, ``d_mlp`` 300): projecting first would
+      only inflate the arrays, so the trace is filtered in branch space and its small matmul
+      joins the memory's inside the loop.
     """
     n_input = x.shape[-1]
     d_tree = structure.d_tree
     w1, b1 = dyn.mlp[0]
-    w_eff = input_projection(dyn, structure, n_input)  # (inputs, d_mlp)
-    u = jnp.swapaxes(x @ w_eff, 0, 1)  # (T, B, d_mlp): matmul first, then swap (faster on CPU)
-    a = linear_filter(u, dyn.kappa_s) + b1  # the first layer's input-driven part, every t
-    m = memory_loop(structure.activation, a, w1[d_tree:], dyn.kappa_m, dyn.gain_m, dyn.mlp[1:])
+    rest = dyn.mlp[1:]
+    if n_input > w1.shape[1]:
+        w_eff = input_projection(dyn, structure, n_input)  # (inputs, d_mlp)
+        u = jnp.swapaxes(x @ w_eff, 0, 1)  # (T, B, d_mlp): matmul, then swap (faster on CPU)
+        a = linear_filter(u, dyn.kappa_s) + b1  # the first layer's input-driven part, every t
+        m = memory_loop(structure.activation, a, None, w1[d_tree:], dyn.kappa_m, dyn.gain_m,
+                        rest)
+    else:
+        p = jnp.swapaxes(x @ branch_projection(dyn, structure, n_input), 0, 1)  # (T, B, d_tree)
+        p = linear_filter(p, dyn.kappa_s)
+        m = memory_loop(structure.activation, p, (w1[:d_tree], b1), w1[d_tree:], dyn.kappa_m,
+                        dyn.gain_m, rest)
     m = jnp.swapaxes(m, 0, 1)
     m_prev = jnp.concatenate([jnp.zeros_like(m[:, :1]), m[:, :-1]], axis=1)
     return _readout(m, m_prev, dyn, structure)
@@ -196,12 +213,14 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
 # The memory loop with a hand-written backward pass.
 #
 # Autodiff of ``lax.scan`` accumulates every weight gradient inside the reverse loop, one small
-# outer product per step. Here the reverse loop carries only the memory gradient and emits the
-# per-step error signals; the weight gradients are then a few large matmuls over all steps.
+# outer product per step. Here the forward loop keeps each step's pre-activations, the reverse
+# loop carries only the memory gradient and emits the per-step error signals, and the weight
+# gradients are then a few large matmuls over all steps.
 # ``tests/test_recurrence.py`` checks this against autodiff of the reference loop in x64.
 # ---------------------------------------------------------------------------------------------
 
 Layers = tuple[tuple[Array, Array], ...]
+InputLayer = tuple[Array, Array] | None
 
 
 def _act(name: str, h: Array) -> tuple[Array, Array]:
@@ -212,68 +231,75 @@ def _act(name: str, h: Array) -> tuple[Array, Array]:
     return h * sig, sig * (1 + h * (1 - sig))
 
 
-def _memory_step(activation: str, w1_m: Array, kappa_m: Array, gain_m: Array, rest: Layers,
-                 m_prev: Array, a_t: Array) -> tuple[Array, list[Array], list[Array], Array]:
-    """Forward of one step; also returns each hidden layer's pre-activation and activation."""
+def _memory_step(activation: str, w_in: InputLayer, w1_m: Array, kappa_m: Array,
+                 gain_m: Array, rest: Layers, m_prev: Array, p_t: Array
+                 ) -> tuple[Array, list[Array]]:
+    """One step: the new memory and every layer's pre-activation (first to last)."""
+    a_t = p_t if w_in is None else p_t @ w_in[0] + w_in[1]
     pre = [a_t + (kappa_m * m_prev) @ w1_m]
-    acts = []
     for w, b in rest:
-        acts.append(_act(activation, pre[-1])[0])
-        pre.append(acts[-1] @ w + b)
-    m_t = kappa_m * m_prev + gain_m * custom_tanh(pre[-1])
-    return m_t, pre, acts, pre[-1]
+        pre.append(_act(activation, pre[-1])[0] @ w + b)
+    return kappa_m * m_prev + gain_m * custom_tanh(pre[-1]), pre
+
+
+def _scan_memory(activation, p, w_in, w1_m, kappa_m, gain_m, rest, keep_pre: bool):
+    def step(m_prev, p_t):
+        m_t, pre = _memory_step(activation, w_in, w1_m, kappa_m, gain_m, rest, m_prev, p_t)
+        return m_t, (m_t, pre if keep_pre else None)
+
+    m0 = jnp.zeros((p.shape[1], kappa_m.shape[0]), p.dtype)
+    return lax.scan(step, m0, p)[1]
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def memory_loop(activation: str, a: Array, w1_m: Array, kappa_m: Array, gain_m: Array,
-                rest: Layers) -> Array:
-    """All memory states ``m_t`` ``(T, B, d_m)`` given the input-driven part ``a`` of layer 1.
+def memory_loop(activation: str, p: Array, w_in: InputLayer, w1_m: Array, kappa_m: Array,
+                gain_m: Array, rest: Layers) -> Array:
+    """All memory states ``m_t`` ``(T, B, d_m)`` from the per-step drive ``p``.
 
-    ``a`` is ``(T, B, d_mlp)``; ``w1_m`` the first layer's memory block; ``rest`` the layers
-    after the first (empty for a single linear map).
+    ``p`` is the first layer's input-driven pre-activation ``(T, B, d_mlp)`` when ``w_in`` is
+    None, else the filtered branch input ``(T, B, d_tree)`` that ``w_in = (W, b)`` maps there
+    inside the loop. ``w1_m`` is the first layer's memory block; ``rest`` the layers after it.
     """
-    def step(m_prev, a_t):
-        m_t = _memory_step(activation, w1_m, kappa_m, gain_m, rest, m_prev, a_t)[0]
-        return m_t, m_t
-
-    return lax.scan(step, jnp.zeros((a.shape[1], kappa_m.shape[0]), a.dtype), a)[1]
+    return _scan_memory(activation, p, w_in, w1_m, kappa_m, gain_m, rest, keep_pre=False)[0]
 
 
-def _memory_loop_fwd(activation, a, w1_m, kappa_m, gain_m, rest):
-    m = memory_loop(activation, a, w1_m, kappa_m, gain_m, rest)
-    return m, (a, w1_m, kappa_m, gain_m, rest, m)
+def _memory_loop_fwd(activation, p, w_in, w1_m, kappa_m, gain_m, rest):
+    m, pre = _scan_memory(activation, p, w_in, w1_m, kappa_m, gain_m, rest, keep_pre=True)
+    return m, (p, w_in, w1_m, kappa_m, gain_m, rest, m, pre)
 
 
 def _memory_loop_bwd(activation, residuals, dm):
-    a, w1_m, kappa_m, gain_m, rest, m = residuals
+    p, w_in, w1_m, kappa_m, gain_m, rest, m, pre = residuals
     m_prev = jnp.concatenate([jnp.zeros_like(m[:1]), m[:-1]], axis=0)
 
     def back(g_next, inputs):
-        dm_t, m_prev_t, a_t = inputs
+        dm_t, pre_t = inputs
         g = dm_t + g_next  # total gradient reaching m_t
-        _, pre, acts, z = _memory_step(activation, w1_m, kappa_m, gain_m, rest, m_prev_t, a_t)
-        th = jnp.tanh(TANH_SLOPE * z)
-        d_pre = g * gain_m * TANH_GAIN * TANH_SLOPE * (1 - th * th)
-        d_layers = []
+        th = jnp.tanh(TANH_SLOPE * pre_t[-1])
+        d_pre = [g * gain_m * TANH_GAIN * TANH_SLOPE * (1 - th * th)]
         for i in range(len(rest) - 1, -1, -1):  # back through the layers after the first
-            d_layers.append(d_pre)
-            d_pre = (d_pre @ rest[i][0].T) * _act(activation, pre[i])[1]
-        g_prev = kappa_m * (g + d_pre @ w1_m.T)
-        return g_prev, (d_pre, g, TANH_GAIN * th, acts, d_layers[::-1])
+            d_pre.insert(0, (d_pre[0] @ rest[i][0].T) * _act(activation, pre_t[i])[1])
+        g_prev = kappa_m * (g + d_pre[0] @ w1_m.T)
+        return g_prev, (g, TANH_GAIN * th, d_pre)
 
-    zero = jnp.zeros_like(m[0])
-    _, (d_a, g, delta, acts, d_layers) = lax.scan(back, zero, (dm, m_prev, a), reverse=True)
+    _, (g, delta, d_pre) = lax.scan(back, jnp.zeros_like(m[0]), (dm, pre), reverse=True)
 
     def flat(x):
         return x.reshape(-1, x.shape[-1])
 
+    d_a = d_pre[0]
     d_w1_m = flat(kappa_m * m_prev).T @ flat(d_a)
-    d_kappa = jnp.sum(m_prev * (flat(d_a) @ w1_m.T).reshape(m.shape) + m_prev * g, axis=(0, 1))
+    d_kappa = jnp.sum(m_prev * ((flat(d_a) @ w1_m.T).reshape(m.shape) + g), axis=(0, 1))
     d_gain = jnp.sum(g * delta, axis=(0, 1))
     d_rest = tuple(
-        (flat(h).T @ flat(d), jnp.sum(d, axis=(0, 1))) for h, d in zip(acts, d_layers, strict=True)
+        (flat(_act(activation, pre[i])[0]).T @ flat(d_pre[i + 1]), jnp.sum(d_pre[i + 1], (0, 1)))
+        for i in range(len(rest))
     )
-    return d_a, d_w1_m, d_kappa, d_gain, d_rest
+    if w_in is None:
+        return d_a, None, d_w1_m, d_kappa, d_gain, d_rest
+    d_p = (flat(d_a) @ w_in[0].T).reshape(p.shape)
+    d_w_in = (flat(p).T @ flat(d_a), jnp.sum(d_a, axis=(0, 1)))
+    return d_p, d_w_in, d_w1_m, d_kappa, d_gain, d_rest
 
 
 memory_loop.defvjp(_memory_loop_fwd, _memory_loop_bwd)

@@ -25,6 +25,11 @@ CONFIGS = {
                          "mlp_layers": 2, "d_mlp": 7},
     "linear_mlp_learn_tau": {"num_input": 12, "d_m": 5, "mlp_layers": 0, "learn_tau_m": True,
                              "tau_m_bounds": (0.5, 300.0), "dt": 2.0, "tau_s": 20.0},
+    # inputs narrower than the MLP: the trace stays in branch space, projected inside the loop
+    "narrow_vanilla": {"num_input": 4, "d_m": 5},
+    "narrow_random": {"num_input": 6, "d_m": 5, "routing": "random", "d_tree": 3, "d_brch": 4},
+    "narrow_v2_deep": {"num_input": 6, "d_m": 5, "routing": "neuronio", "d_tree": 2,
+                       "d_brch": 3, "update": "v2", "mlp_layers": 2, "activation": "silu"},
 }
 
 
@@ -87,7 +92,7 @@ def numpy_elm(model: elm.ELM, x: np.ndarray) -> np.ndarray:
 def test_fast_and_reference_equal_equation_1_in_x64(name):
     with jax.enable_x64(True):
         model = make(name)
-        x = spikes((3, 40, 12))
+        x = spikes((3, 40, model.config.num_input))
         expected = numpy_elm(model, x)
         fast = np.asarray(model(jnp.asarray(x)))
         ref = np.asarray(model(jnp.asarray(x), reference=True))
@@ -100,7 +105,7 @@ def test_fast_and_reference_equal_equation_1_in_x64(name):
 def test_fast_and_reference_gradients_agree_in_x64(name):
     with jax.enable_x64(True):
         model = make(name)
-        x = jnp.asarray(spikes((3, 40, 12), seed=1))
+        x = jnp.asarray(spikes((3, 40, model.config.num_input), seed=1))
         target = jnp.asarray(np.random.default_rng(2).normal(size=(3, 40, 3)))
 
         def loss(m, reference):
