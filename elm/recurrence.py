@@ -143,21 +143,33 @@ def reference_forward(
 # ---------------------------------------------------------------------------------------------
 
 
+def _synapse_weights(dyn: Dynamics, structure: Structure) -> tuple[Array, Array]:
+    """Each synapse's effective weight ``mask_k w_s[k]`` and the branch it belongs to."""
+    n_syn = dyn.w_s.shape[0]
+    return dyn.w_s * dyn.synapse_mask, jnp.arange(n_syn) // (n_syn // structure.d_tree)
+
+
 def branch_projection(dyn: Dynamics, structure: Structure, n_input: int) -> Array:
     """The dense ``(inputs, d_tree)`` map from inputs to weighted branch sums.
 
     Entry ``(n, b)`` adds up ``mask_k w_s[k]`` over the synapses ``k`` of branch ``b`` fed by
     input ``n``: routing, padding mask, synaptic weights and branch sums in one matrix.
     """
-    n_syn = dyn.w_s.shape[0]
-    branch_of_synapse = jnp.arange(n_syn) // (n_syn // structure.d_tree)
-    empty = jnp.zeros((n_input, structure.d_tree), dyn.w_s.dtype)
-    return empty.at[dyn.synapse_index, branch_of_synapse].add(dyn.w_s * dyn.synapse_mask)
+    weight, branch = _synapse_weights(dyn, structure)
+    empty = jnp.zeros((n_input, structure.d_tree), weight.dtype)
+    return empty.at[dyn.synapse_index, branch].add(weight)
 
 
 def input_projection(dyn: Dynamics, structure: Structure, n_input: int) -> Array:
-    """Routing, mask, ``w_s``, branch sums and the MLP input block as one ``(inputs, d_mlp)``."""
-    return branch_projection(dyn, structure, n_input) @ dyn.mlp[0][0][: structure.d_tree]
+    """Routing, mask, ``w_s``, branch sums and the MLP input block as one ``(inputs, d_mlp)``.
+
+    Equal to ``branch_projection(...) @ W1[:d_tree]``, but built row by row with a
+    ``segment_sum`` in ``O(S d_mlp)``: for the vanilla ELM the routing matrix would be a dense
+    ``inputs x inputs`` diagonal, and multiplying it out would cost more than the model.
+    """
+    weight, branch = _synapse_weights(dyn, structure)
+    rows = weight[:, None] * dyn.mlp[0][0][branch]  # (S, d_mlp)
+    return jax.ops.segment_sum(rows, dyn.synapse_index, num_segments=n_input)
 
 
 def linear_filter(u: Array, kappa: Array) -> Array:

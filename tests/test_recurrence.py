@@ -145,6 +145,8 @@ def test_input_projection_equals_routing_then_first_layer():
         expected = routing @ branch_sum @ w1
         got = np.asarray(recurrence.input_projection(dyn, model.structure, c.num_input))
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+        branch = np.asarray(recurrence.branch_projection(dyn, model.structure, c.num_input))
+        np.testing.assert_allclose(branch, routing @ branch_sum, rtol=1e-12, atol=1e-15)
 
 
 def test_custom_tanh_constants():
