@@ -9,7 +9,7 @@ same neuron, in the same process, on the same inputs:
   released code runs the model; skipped (``n/a``) when torch is not installed.
 
 Speed claims in this project are ratios against a straightforward per-step implementation
-measured here, never absolute timings from unit tests (DESIGN.md, "Performance"). The issue's
+measured here, never absolute timings from unit tests. The project's
 targets are printed with PASS/FAIL. Run from the repository root::
 
     python benchmarks/recurrence.py [--shapes neuronio,shd,listops] [--json out.json]
@@ -52,7 +52,7 @@ CHECK_TOL = 1e-4  # float32 tolerance of that check (absolute and relative)
 
 @dataclass(frozen=True)
 class Shape:
-    """One benchmark shape: a model, a batch of synthetic inputs, a loss and the issue's targets.
+    """One benchmark shape: a model, a batch of synthetic inputs, a loss and its speed targets.
 
     ``min_vs_ref`` / ``min_vs_torch`` are the required speedups ``t_other / t_fast`` (None: no
     target).
@@ -314,7 +314,7 @@ def print_report(info: dict, rows: list[dict], peak_gflops: float) -> None:
         check = r.get("torch_check_max_abs_err")
         print(f"  {r['shape']}: {r['inputs']}; {r['params']} params"
               + ("" if check is None else f"; torch == fast JAX (max abs err {check:.1e})"))
-    print("\ntargets (issue 2, item 7):")
+    print("\ntargets (README, section Speed):")
     for r in rows:
         for t in r["targets"]:
             got = "n/a" if t["got"] is None else f"{t['got']:.1f}x"
@@ -332,9 +332,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "rounds are timed")
     parser.add_argument("--peak-gflops", type=float, default=166.0,
                         help="FP32 peak of the CPU (default: 2-core Zen 4 with AVX-512)")
-    parser.add_argument("--torch-threads", type=int, default=2,
-                        help="torch.set_num_threads for the torch loop (default: the 2 cores "
-                             "XLA uses here)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch.set_num_threads for the torch loop (default 1: the fastest for "
+                             "its many tiny per-step ops on this machine)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     args.shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]

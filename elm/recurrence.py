@@ -209,16 +209,24 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
         w_eff = input_projection(dyn, structure, n_input)  # (inputs, d_mlp)
         u = jnp.swapaxes(x @ w_eff, 0, 1)  # (T, B, d_mlp): matmul, then swap (faster on CPU)
         a = linear_filter(u, dyn.kappa_s) + b1  # the first layer's input-driven part, every t
-        m = memory_loop(structure.activation, a, None, w1[d_tree:], dyn.kappa_m, dyn.gain_m,
-                        rest)
+        m = memory_loop(structure.activation, a, w1[d_tree:], dyn.kappa_m, dyn.gain_m, rest)
     else:
         p = jnp.swapaxes(x @ branch_projection(dyn, structure, n_input), 0, 1)  # (T, B, d_tree)
-        p = linear_filter(p, dyn.kappa_s)
-        m = memory_loop(structure.activation, p, (w1[:d_tree], b1), w1[d_tree:], dyn.kappa_m,
-                        dyn.gain_m, rest)
-    m = jnp.swapaxes(m, 0, 1)
-    m_prev = jnp.concatenate([jnp.zeros_like(m[:, :1]), m[:, :-1]], axis=1)
-    return _readout(m, m_prev, dyn, structure)
+
+        # recurrence-bound: the loop's own matmuls dominate, so the step carries the (narrow)
+        # branch trace, keeps the reference's single first-layer matmul and autodiff's backward
+        def step(carry: tuple[Array, Array], p_t: Array) -> tuple[tuple[Array, Array], Array]:
+            s_prev, m_prev = carry
+            s_t = dyn.kappa_s * s_prev + p_t
+            h = jnp.concatenate([s_t, dyn.kappa_m * m_prev], axis=-1) @ w1 + b1
+            m_t = dyn.kappa_m * m_prev + dyn.gain_m * custom_tanh(_hidden(h, structure, dyn.mlp))
+            return (s_t, m_t), m_t
+
+        zeros = jnp.zeros((x.shape[0], d_tree + dyn.kappa_m.shape[0]), x.dtype)
+        m = lax.scan(step, (zeros[:, :d_tree], zeros[:, d_tree:]), p)[1]
+    if structure.readout == "m_prev":
+        m = jnp.concatenate([jnp.zeros_like(m[:1]), m[:-1]], axis=0)
+    return jnp.swapaxes(m @ dyn.w_y + dyn.b_y, 0, 1)  # read out time-major; swap the small y
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +240,6 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
 # ---------------------------------------------------------------------------------------------
 
 Layers = tuple[tuple[Array, Array], ...]
-InputLayer = tuple[Array, Array] | None
 
 
 def _act(name: str, h: Array) -> tuple[Array, Array]:
@@ -243,45 +250,42 @@ def _act(name: str, h: Array) -> tuple[Array, Array]:
     return h * sig, sig * (1 + h * (1 - sig))
 
 
-def _memory_step(activation: str, w_in: InputLayer, w1_m: Array, kappa_m: Array,
-                 gain_m: Array, rest: Layers, m_prev: Array, p_t: Array
-                 ) -> tuple[Array, list[Array]]:
+def _memory_step(activation: str, w1_m: Array, kappa_m: Array, gain_m: Array, rest: Layers,
+                 m_prev: Array, a_t: Array) -> tuple[Array, list[Array]]:
     """One step: the new memory and every layer's pre-activation (first to last)."""
-    a_t = p_t if w_in is None else p_t @ w_in[0] + w_in[1]
     pre = [a_t + (kappa_m * m_prev) @ w1_m]
     for w, b in rest:
         pre.append(_act(activation, pre[-1])[0] @ w + b)
     return kappa_m * m_prev + gain_m * custom_tanh(pre[-1]), pre
 
 
-def _scan_memory(activation, p, w_in, w1_m, kappa_m, gain_m, rest, keep_pre: bool):
-    def step(m_prev, p_t):
-        m_t, pre = _memory_step(activation, w_in, w1_m, kappa_m, gain_m, rest, m_prev, p_t)
+def _scan_memory(activation, a, w1_m, kappa_m, gain_m, rest, keep_pre: bool):
+    def step(m_prev, a_t):
+        m_t, pre = _memory_step(activation, w1_m, kappa_m, gain_m, rest, m_prev, a_t)
         return m_t, (m_t, pre if keep_pre else None)
 
-    m0 = jnp.zeros((p.shape[1], kappa_m.shape[0]), p.dtype)
-    return lax.scan(step, m0, p)[1]
+    m0 = jnp.zeros((a.shape[1], kappa_m.shape[0]), a.dtype)
+    return lax.scan(step, m0, a)[1]
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def memory_loop(activation: str, p: Array, w_in: InputLayer, w1_m: Array, kappa_m: Array,
-                gain_m: Array, rest: Layers) -> Array:
-    """All memory states ``m_t`` ``(T, B, d_m)`` from the per-step drive ``p``.
+def memory_loop(activation: str, a: Array, w1_m: Array, kappa_m: Array, gain_m: Array,
+                rest: Layers) -> Array:
+    """All memory states ``m_t`` ``(T, B, d_m)`` given the input-driven part ``a`` of layer 1.
 
-    ``p`` is the first layer's input-driven pre-activation ``(T, B, d_mlp)`` when ``w_in`` is
-    None, else the filtered branch input ``(T, B, d_tree)`` that ``w_in = (W, b)`` maps there
-    inside the loop. ``w1_m`` is the first layer's memory block; ``rest`` the layers after it.
+    ``a`` is ``(T, B, d_mlp)``; ``w1_m`` the first layer's memory block; ``rest`` the layers
+    after the first (empty for a single linear map).
     """
-    return _scan_memory(activation, p, w_in, w1_m, kappa_m, gain_m, rest, keep_pre=False)[0]
+    return _scan_memory(activation, a, w1_m, kappa_m, gain_m, rest, keep_pre=False)[0]
 
 
-def _memory_loop_fwd(activation, p, w_in, w1_m, kappa_m, gain_m, rest):
-    m, pre = _scan_memory(activation, p, w_in, w1_m, kappa_m, gain_m, rest, keep_pre=True)
-    return m, (p, w_in, w1_m, kappa_m, gain_m, rest, m, pre)
+def _memory_loop_fwd(activation, a, w1_m, kappa_m, gain_m, rest):
+    m, pre = _scan_memory(activation, a, w1_m, kappa_m, gain_m, rest, keep_pre=True)
+    return m, (w1_m, kappa_m, gain_m, rest, m, pre)
 
 
 def _memory_loop_bwd(activation, residuals, dm):
-    p, w_in, w1_m, kappa_m, gain_m, rest, m, pre = residuals
+    w1_m, kappa_m, gain_m, rest, m, pre = residuals
     m_prev = jnp.concatenate([jnp.zeros_like(m[:1]), m[:-1]], axis=0)
 
     def back(g_next, inputs):
@@ -291,27 +295,23 @@ def _memory_loop_bwd(activation, residuals, dm):
         d_pre = [g * gain_m * TANH_GAIN * TANH_SLOPE * (1 - th * th)]
         for i in range(len(rest) - 1, -1, -1):  # back through the layers after the first
             d_pre.insert(0, (d_pre[0] @ rest[i][0].T) * _act(activation, pre_t[i])[1])
-        g_prev = kappa_m * (g + d_pre[0] @ w1_m.T)
-        return g_prev, (g, TANH_GAIN * th, d_pre)
+        d_mk = d_pre[0] @ w1_m.T  # gradient reaching kappa_m * m_{t-1} through the MLP
+        return kappa_m * (g + d_mk), (g, TANH_GAIN * th, d_mk, d_pre)
 
-    _, (g, delta, d_pre) = lax.scan(back, jnp.zeros_like(m[0]), (dm, pre), reverse=True)
+    _, (g, delta, d_mk, d_pre) = lax.scan(back, jnp.zeros_like(m[0]), (dm, pre), reverse=True)
 
     def flat(x):
         return x.reshape(-1, x.shape[-1])
 
     d_a = d_pre[0]
     d_w1_m = flat(kappa_m * m_prev).T @ flat(d_a)
-    d_kappa = jnp.sum(m_prev * ((flat(d_a) @ w1_m.T).reshape(m.shape) + g), axis=(0, 1))
+    d_kappa = jnp.sum(m_prev * (d_mk + g), axis=(0, 1))
     d_gain = jnp.sum(g * delta, axis=(0, 1))
     d_rest = tuple(
         (flat(_act(activation, pre[i])[0]).T @ flat(d_pre[i + 1]), jnp.sum(d_pre[i + 1], (0, 1)))
         for i in range(len(rest))
     )
-    if w_in is None:
-        return d_a, None, d_w1_m, d_kappa, d_gain, d_rest
-    d_p = (flat(d_a) @ w_in[0].T).reshape(p.shape)
-    d_w_in = (flat(p).T @ flat(d_a), jnp.sum(d_a, axis=(0, 1)))
-    return d_p, d_w_in, d_w1_m, d_kappa, d_gain, d_rest
+    return d_a, d_w1_m, d_kappa, d_gain, d_rest
 
 
 memory_loop.defvjp(_memory_loop_fwd, _memory_loop_bwd)

@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real samples of this workplace live, and x64 helpers.
+"""Shared fixtures: where the real data samples for tests live (outside the repository).
 
 Real data for tests lives outside the repository, in ``../shared/data`` next to the checkout
 (override with ``ELM_SHARED_DATA``). Tests that need it skip with a clear reason when absent.
