@@ -1,0 +1,237 @@
+"""The paper's experiment settings as code, every value with the place it comes from.
+
+Why: a reader rerunning an experiment needs the exact settings in one place, and several of
+them differ between the paper's text and the authors' released code. Each :class:`Experiment`
+carries ``sources``, a citation per setting ("Table S1", "App. B", "num_memory_20/
+model_config.json", ...). Chapters and run notebooks take settings from here by name::
+
+    exp = configs.get("neuronio/branch-elm/paper", scale="demo")
+    model = exp.build(nnx.Rngs(seed))
+
+Scales: ``paper`` is the protocol as published; ``demo`` and ``smoke`` shrink only the amount
+of training (:func:`at_scale`, the one place where that happens), never the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from flax import nnx
+
+from elm.baselines import LSTM
+from elm.model import ELM, ELMConfig
+
+Scale = Literal["smoke", "demo", "paper"]
+SCALES: tuple[str, ...] = ("smoke", "demo", "paper")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a model is trained (App. B unless a source says otherwise)."""
+
+    optimizer: Literal["adam", "adamax"]
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    batches_per_epoch: int
+    loss: Literal["bce+mse", "ce_last"]
+    schedule: Literal["cosine", "constant"] = "cosine"
+    burn_in_ms: int = 0  # loss ignores the first steps (NeuronIO: 150 ms)
+    window_ms: int | None = None  # training sample length (NeuronIO: 500 ms windows)
+    input_dropout: float = 0.0
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * self.batches_per_epoch
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment: dataset, model, training, and where each setting comes from."""
+
+    name: str
+    dataset: str
+    model: Literal["elm", "lstm"]
+    model_args: Mapping[str, Any]
+    train: TrainSettings
+    sources: Mapping[str, str] = field(default_factory=dict)
+    scale: Scale = "paper"
+
+    def elm_config(self) -> ELMConfig:
+        if self.model != "elm":
+            raise TypeError(f"{self.name} is an {self.model!r} experiment, not an ELM")
+        return ELMConfig(**self.model_args)
+
+    def build(self, rngs: nnx.Rngs) -> nnx.Module:
+        """A freshly initialised model with this experiment's settings."""
+        if self.model == "elm":
+            return ELM(self.elm_config(), rngs=rngs)
+        return LSTM(**self.model_args, rngs=rngs)
+
+
+# --------------------------------------------------------------------------------------------
+# NeuronIO (Sections 3.1, App. B, Table S1; released models in AaronSpieler/elmneuron/models)
+
+NEURONIO_INPUTS = {"num_input": 1278, "num_output": 2}
+NEURONIO_TRAIN_PAPER = TrainSettings(optimizer="adam", learning_rate=5e-4, batch_size=8,
+                                     epochs=30, batches_per_epoch=11_400, loss="bce+mse",
+                                     burn_in_ms=150, window_ms=500)
+NEURONIO_TRAIN_SOURCES = {
+    "train.optimizer": "App. B (Adam, cosine decay)", "train.learning_rate": "App. B",
+    "train.schedule": "App. B (cosine decay over the whole run)",
+    "train.batch_size": "App. B", "train.epochs": "App. B (30 epochs)",
+    "train.batches_per_epoch": "App. B (11,400 batches per epoch)",
+    "train.loss": "App. B (BCE spikes + MSE soma, equal weights)",
+    "train.burn_in_ms": "App. B (150 ms burn-in)", "train.window_ms": "App. B (500 ms samples)",
+}
+BRANCH_NEURONIO = {"routing": "neuronio", "d_tree": 45, "d_brch": 100}
+BRANCH_SOURCES = {"d_tree": "Table S1", "d_brch": "Table S1",
+                  "routing": "released code (neuronio_routing)"}
+
+
+def _neuronio_paper(branch: bool) -> Experiment:
+    args = {**NEURONIO_INPUTS, "d_m": 20, "lambda_value": 10.0, "tau_m_init": (1.0, 100.0),
+            "tau_m_bounds": (0.0, 500.0), "tau_m_spacing": "linear", "learn_tau_m": True,
+            "tau_s": 5.0, "w_s_init": 0.5, **(BRANCH_NEURONIO if branch else {})}
+    sources = {"d_m": "Table S1", "lambda_value": "Table S1 (NeuronIO column: 10)",
+               "tau_m_init": "Table S1 (1 ms, 100 ms; 'equally spaced')",
+               "tau_m_spacing": "Table S1 ('equally spaced')",
+               "tau_m_bounds": "Table S1 (0 ms, 500 ms)",
+               "learn_tau_m": "Table S1 note ('tau_m were learnable')",
+               "tau_s": "Table S1", "w_s_init": "Table S1", "d_mlp": "Table S1 (2 d_m)",
+               **(BRANCH_SOURCES if branch else {}), **NEURONIO_TRAIN_SOURCES}
+    kind = "branch-elm" if branch else "elm"
+    return Experiment(f"neuronio/{kind}/paper", "neuronio", "elm", args, NEURONIO_TRAIN_PAPER,
+                      sources)
+
+
+def _neuronio_released() -> Experiment:
+    args = {**NEURONIO_INPUTS, **BRANCH_NEURONIO, "d_m": 20, "lambda_value": 5.0,
+            "tau_m_init": (1.0, 150.0), "learn_tau_m": False}
+    train = dataclasses.replace(NEURONIO_TRAIN_PAPER, epochs=35, batches_per_epoch=10_000)
+    json = "num_memory_20/model_config.json"
+    sources = {**NEURONIO_TRAIN_SOURCES, "d_m": json, "tau_m_init": json, "learn_tau_m": json,
+               "d_tree": json, "d_brch": json, "routing": json,
+               "lambda_value": "released code default (model_config.json leaves it out)",
+               "train.epochs": "num_memory_20/train_config.json (35)",
+               "train.batches_per_epoch": "num_memory_20/train_config.json (10,000)",
+               "train.learning_rate": "num_memory_20/train_config.json",
+               "train.burn_in_ms": "num_memory_20/train_config.json",
+               "train.window_ms": "num_memory_20/train_config.json"}
+    return Experiment("neuronio/branch-elm/released", "neuronio", "elm", args, train, sources)
+
+
+def _neuronio_lstm(hidden: int) -> Experiment:
+    return Experiment(f"neuronio/lstm-{hidden}/paper", "neuronio", "lstm",
+                      {**NEURONIO_INPUTS, "hidden_size": hidden}, NEURONIO_TRAIN_PAPER,
+                      {"hidden_size": "Table S7", **NEURONIO_TRAIN_SOURCES})
+
+
+# --------------------------------------------------------------------------------------------
+# SHD and SHD-Adding (Section 3.2, App. B)
+
+def _shd(task: str) -> Experiment:
+    adding = task == "shd-adding"
+    args = {"num_input": 700, "num_output": 19 if adding else 20, "d_m": 100,
+            "lambda_value": 5.0, "tau_m_init": (1.0, 150.0), "tau_m_bounds": (0.0, 1000.0),
+            "tau_m_spacing": "linear", "learn_tau_m": True, "dt": 10.0}
+    train = TrainSettings(optimizer="adamax", learning_rate=5e-3, batch_size=8, epochs=70,
+                          batches_per_epoch=2000 if adding else 814, loss="ce_last",
+                          input_dropout=0.5)
+    sources = {"d_m": "App. B", "lambda_value": "App. B", "tau_m_init": "App. B (1-150 ms)",
+               "tau_m_spacing": "App. B ('evenly spaced')", "tau_m_bounds": "App. B (0-1000 ms)",
+               "learn_tau_m": "Table S1 note", "dt": "App. B (dt = bin size, default 10 ms)",
+               "num_output": "App. B (19 sums)" if adding else "SHD (20 digits)",
+               "train.optimizer": "App. B (Adamax)", "train.learning_rate": "App. B",
+               "train.schedule": "App. B (cosine decay)", "train.batch_size": "App. B",
+               "train.epochs": "App. B", "train.batches_per_epoch": "App. B (814 / 2000)",
+               "train.input_dropout": "App. B", "train.loss": "App. B (CE on the last output)"}
+    return Experiment(f"{task}/elm/paper", task, "elm", args, train, sources)
+
+
+# --------------------------------------------------------------------------------------------
+# Long Range Arena (Section 3.3, Tables S2 and S3)
+
+#: task -> (input dim, batch size, epochs, ELM tau_s, ELM tau_m range, LSTM timescale range)
+LRA_TABLES: dict[str, tuple[int, int, int, float, tuple[float, float], tuple[float, float]]] = {
+    "image": (16, 384, 300, 5.0, (1.0, 1e3), (1.0, 2e3)),
+    "pathfinder": (16, 384, 300, 5.0, (1.0, 1e3), (1.0, 2e3)),
+    "pathfinder_x": (8, 768, 300, 150.0, (1.0, 2e4), (1.0, 2e4)),
+    "listops": (25, 384, 150, 5.0, (1.0, 2e3), (1.0, 4e3)),
+    "text": (169, 384, 150, 5.0, (1.0, 4e3), (1.0, 8e3)),
+    "retrieval": (105, 384, 150, 5.0, (1.0, 4e3), (1.0, 8e3)),
+}
+LRA_CLASSES = {"image": 10, "pathfinder": 2, "pathfinder_x": 2, "listops": 10, "text": 2,
+               "retrieval": 2}
+LRA_SAMPLES = {"image": 45_000, "pathfinder": 160_000, "pathfinder_x": 160_000,
+               "listops": 96_000, "text": 25_000, "retrieval": 147_086}  # LRA train splits
+
+
+def _lra(task: str, model: str) -> Experiment:
+    n_in, batch, epochs, tau_s, tau_m, lstm_range = LRA_TABLES[task]
+    train = TrainSettings(optimizer="adam", learning_rate=2e-4 if model == "elm" else 1e-3,
+                          batch_size=batch, epochs=epochs,
+                          batches_per_epoch=LRA_SAMPLES[task] // batch, loss="ce_last")
+    common = {"train.batch_size": "Table S2/S3", "train.epochs": "Table S2/S3",
+              "train.optimizer": "App. B (Adam)", "train.schedule": "App. B (cosine decay)",
+              "train.loss": "App. B (CE on the last output)",
+              "train.learning_rate": "App. B (ELM 2e-4, LSTM 1e-3)",
+              "train.batches_per_epoch": "LRA training-set size / batch size",
+              "num_input": "Table S2/S3 (input dim)"}
+    if model == "elm":
+        args = {"num_input": n_in, "num_output": LRA_CLASSES[task], "d_m": 150, "tau_s": tau_s,
+                "tau_m_init": tau_m, "tau_m_bounds": tau_m, "learn_tau_m": True}
+        sources = {**common, "d_m": "Section 3.3 ('merely uses 150 memory units')",
+                   "learn_tau_m": "Table S1 note (tau_m learnable in all experiments)",
+                   "tau_s": "Table S2", "tau_m_init": "Table S2 (logspace)",
+                   "tau_m_bounds": "Table S2 note (bounds matched to the init range)"}
+        return Experiment(f"lra/{task}/elm/paper", f"lra/{task}", "elm", args, train, sources)
+    args = {"num_input": n_in, "num_output": LRA_CLASSES[task], "hidden_size": 150,
+            "chrono": lstm_range}
+    sources = {**common, "hidden_size": "App. B (150)", "chrono": "Table S3 (uniform range)"}
+    return Experiment(f"lra/{task}/chrono-lstm/paper", f"lra/{task}", "lstm", args, train,
+                      sources)
+
+
+_REGISTRY: dict[str, Callable[[], Experiment]] = {
+    "neuronio/branch-elm/paper": lambda: _neuronio_paper(branch=True),
+    "neuronio/elm/paper": lambda: _neuronio_paper(branch=False),
+    "neuronio/branch-elm/released": _neuronio_released,
+    **{f"neuronio/lstm-{h}/paper": (lambda h=h: _neuronio_lstm(h))
+       for h in (15, 25, 50, 100, 150, 250)},
+    "shd/elm/paper": lambda: _shd("shd"),
+    "shd-adding/elm/paper": lambda: _shd("shd-adding"),
+    **{f"lra/{t}/elm/paper": (lambda t=t: _lra(t, "elm")) for t in LRA_TABLES},
+    **{f"lra/{t}/chrono-lstm/paper": (lambda t=t: _lra(t, "lstm")) for t in LRA_TABLES},
+}
+
+
+def names() -> list[str]:
+    """Every experiment name, e.g. ``neuronio/branch-elm/paper``."""
+    return sorted(_REGISTRY)
+
+
+#: How much training each reduced scale keeps: (epochs, batches per epoch, batch size cap).
+REDUCED: dict[str, tuple[int, int, int]] = {"smoke": (1, 3, 2), "demo": (1, 300, 8)}
+
+
+def at_scale(experiment: Experiment, scale: Scale) -> Experiment:
+    """The experiment at ``scale``: the same model, less training (``REDUCED``)."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if scale == "paper":
+        return dataclasses.replace(experiment, scale="paper")
+    epochs, batches, batch_cap = REDUCED[scale]
+    train = dataclasses.replace(experiment.train, epochs=epochs, batches_per_epoch=batches,
+                                batch_size=min(batch_cap, experiment.train.batch_size))
+    return dataclasses.replace(experiment, train=train, scale=scale)
+
+
+def get(name: str, scale: Scale = "paper") -> Experiment:
+    """The named experiment at ``scale``."""
+    if name not in _REGISTRY:
+        raise KeyError(f"no experiment {name!r}; known: {', '.join(names())}")
+    return at_scale(_REGISTRY[name](), scale)
