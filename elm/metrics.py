@@ -94,8 +94,8 @@ def neuronio_predictions(predict: Predict, X: np.ndarray, soma: np.ndarray,
 
     `X` is the reader's raw binary input; the sign convention is applied here.
     `restandardise` matches the predicted soma's mean and std to the target's over the file,
-    as the authors do; it flatters RMSE and MAE (never explained variance's ranking), so report
-    which one you use.
+    as the authors do; it changes RMSE, MAE and explained variance (in either direction, since it
+    also rescales the prediction's spread), so report which one you use.
     """
     raw = stitched_predictions(predict, X.astype(np.float32) * synapse_sign(X.shape[-1]),
                                window, burn_in, batch_size)

@@ -12,6 +12,7 @@ from importlib import resources
 
 TABLES = (
     "table_1_lra",
+    "table_s1_defaults",
     "table_s2_elm_lra_config",
     "table_s3_chrono_lstm_lra_config",
     "table_s4_tiny_models_neuronio",
