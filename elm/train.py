@@ -29,7 +29,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from flax import nnx
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 Batch = Any
 LossFn = Callable[[nnx.Module, Batch], jax.Array]
