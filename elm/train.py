@@ -138,7 +138,9 @@ def train(
 ) -> TrainResult:
     """Train ``model`` in place for ``config.steps`` steps and return the loss history.
 
-    ``batches(start)`` must yield the batches of steps ``start, start + 1, ...``. With a
+    ``batches(start)`` must yield the batches of steps ``start, start + 1, ...``; if it returns
+    a generator, the generator is closed when training ends, so a sampler opened in a ``with``
+    block inside it stops its background thread. With a
     ``checkpoint_dir`` holding checkpoints of an earlier (killed) run, training resumes from the
     latest one.
     """
@@ -178,6 +180,9 @@ def train(
                 _save(manager, step, model, optimizer, result.losses)
     finally:
         bar.close()
+        close = getattr(stream, "close", None)
+        if close is not None:  # a generator's close() runs its `finally`/`with` clean-up
+            close()
     if manager is not None:
         if not result.diverged and manager.latest_step() != step:
             _save(manager, step, model, optimizer, result.losses)

@@ -20,9 +20,12 @@ def test_branch_elm_trains_and_evaluates_on_the_stand_in():
     config = elm.ELMConfig(1278, 2, d_m=4, routing="neuronio", d_tree=45, d_brch=100)
     model = elm.ELM(config, rngs=nnx.Rngs(0))
 
+    samplers = []
+
     def batches(start):
-        sampler = neuronio.WindowSampler(split.train, batch_size=4, window=300, seed=0)
-        return itertools.islice(sampler, start, None)
+        with neuronio.WindowSampler(split.train, batch_size=4, window=300, seed=0) as sampler:
+            samplers.append(sampler)
+            yield from itertools.islice(sampler, start, None)
 
     def loss_fn(m, batch):
         x, spikes, soma = batch
@@ -31,6 +34,7 @@ def test_branch_elm_trains_and_evaluates_on_the_stand_in():
     result = train(model, loss_fn, batches, TrainConfig(steps=12, learning_rate=5e-3),
                    progress=False)
     assert not result.diverged and result.steps_done == 12
+    assert not samplers[0]._thread.is_alive()  # train() closed the stream, the sampler stopped
     assert np.mean(result.losses[-4:]) < np.mean(result.losses[:4])
 
     predict = jax.jit(lambda x: model(x))
