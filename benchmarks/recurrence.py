@@ -36,6 +36,7 @@ import optax
 from flax import nnx
 
 import elm
+from elm import configs
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 if HAS_TORCH:
@@ -71,7 +72,7 @@ class Shape:
 SHAPES = {
     "neuronio": Shape(
         "neuronio",
-        elm.ELMConfig(1278, 2, d_m=20, routing="neuronio", d_tree=45, d_brch=100),
+        configs.get("neuronio/branch-elm/released").elm_config(),  # num_memory_20
         batch=8, seq_len=500, loss="mse",
         inputs="ternary spikes, 1% density, +1 first half / -1 second half of the channels",
         min_vs_ref=10.0, min_vs_torch=15.0,
