@@ -19,6 +19,7 @@ from pathlib import Path
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 #: Input spikes with sign +1 (excitatory) and -1 (inhibitory), as the paper's Fig S7.
@@ -223,4 +224,24 @@ def plot_dynamics(
     ax_m.set_xlim(time[0], time[-1] + dt)
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=9)
+    return fig
+
+
+def plot_run(record: dict, ax: Axes | None = None) -> Figure:
+    """A run's training-loss curve, titled with what produced it (experiment, scale, data)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 2.6))
+    else:
+        fig = ax.figure
+    curves = record.get("curves") or {"step": [], "loss": []}
+    ax.plot(curves["step"], curves["loss"], color=PALETTE[0])
+    if record.get("status") == "diverged":
+        ax.axvline(record["diverged_at"], color=PALETTE[5], ls="--", label="diverged")
+        ax.legend()
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("training loss")
+    changes = ", ".join(f"{k}={v}" for k, v in (record.get("overrides") or {}).items())
+    data = (record.get("data") or {}).get("description", record.get("data_dir"))
+    ax.set_title(f"{record['experiment']} {changes} (seed {record['seed']}, scale "
+                 f"{record['scale']!r})\ndata: {data}", fontsize=7)
     return fig

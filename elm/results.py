@@ -1,0 +1,210 @@
+"""The results store: one JSON record per training run, written atomically, queried by config.
+
+Why a store: the paper's figures aggregate hundreds of runs (configurations x seeds) that may
+run on different machines and days. Each run writes one self-describing record (config, seed,
+scale, data provenance, code version, hardware, wall time, metrics, curves); chapters read the
+records back and never depend on a run having happened in the same process.
+
+Why atomic: a run killed mid-write (SIGKILL, node preemption) must never leave a half-written
+record that a chapter would read as a result. A record is written to a temporary file in the same
+folder, flushed to disk, then renamed over the final name (``os.replace`` is atomic on POSIX), so
+a reader sees either the old record or the new one, never a mixture.
+
+Layout: ``<root>/records/<run_id>.json``. ``run_id`` is a hash of what defines a run (experiment,
+overrides, seed, scale, data), so relaunching a sweep finds the runs it already completed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Record = dict[str, Any]
+STATUSES = ("complete", "diverged", "failed")
+DEFAULT_ROOT_ENV = "ELM_RESULTS_DIR"
+
+
+class CorruptRecordError(ValueError):
+    """A record file that is not a complete, valid JSON record."""
+
+
+def default_root() -> Path:
+    """``$ELM_RESULTS_DIR``, else ``data/results`` under the current directory."""
+    return Path(os.environ.get(DEFAULT_ROOT_ENV, "data/results"))
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-friendly, order-independent form (tuples become lists, numpy scalars Python)."""
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return _canonical(value.tolist())
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def run_id(experiment: str, overrides: Mapping[str, Any], seed: int, scale: str,
+           data: str | None = None) -> str:
+    """A stable name for a run: readable prefix plus a hash of everything that defines it.
+
+    ``data`` is the data folder (or None for the default): the same config on other data is a
+    different run.
+    """
+    key = json.dumps(_canonical({"experiment": experiment, "overrides": dict(overrides),
+                                 "seed": seed, "scale": scale, "data": data}),
+                     sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    slug = experiment.replace("/", "_")
+    return f"{slug}-{scale}-s{seed}-{digest}"
+
+
+def code_version() -> str:
+    """``git describe`` of the checkout the package runs from (``+dirty`` if modified), or
+    the installed package version when there is no git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty=+dirty", "--tags"],
+                             cwd=here, capture_output=True, text=True, timeout=10, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"elm {version('elm')}"
+        except PackageNotFoundError:
+            return "unknown"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def hardware() -> dict[str, Any]:
+    """The machine a run used: the accelerator JAX ran on, the CPU, and core count."""
+    import jax
+
+    device = jax.devices()[0]
+    return {"platform": device.platform, "device_kind": device.device_kind,
+            "device_count": jax.device_count(), "cpu": _cpu_model(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "jax": jax.__version__, "host": platform.node()}
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write ``payload`` as JSON to ``path`` so readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_canonical(payload), f, indent=1, allow_nan=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _lookup(record: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+_MISSING = object()
+
+
+def _matches(record: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
+    return all(_canonical(_lookup(record, key)) == _canonical(want)
+               for key, want in query.items())
+
+
+@dataclass(frozen=True)
+class ResultsStore:
+    """Records under ``root/records``; ``query`` filters by dotted keys of the record.
+
+    Example: ``store.query(experiment="neuronio/elm/paper", scale="demo",
+    **{"overrides.d_m": 4, "status": "complete"})``.
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def records_dir(self) -> Path:
+        return self.root / "records"
+
+    def path(self, rid: str) -> Path:
+        return self.records_dir / f"{rid}.json"
+
+    def write(self, record: Record) -> Path:
+        """Store ``record`` (it must carry ``run_id`` and a known ``status``) atomically."""
+        required = ("run_id", "status", "experiment", "seed", "scale")
+        missing = [k for k in required if k not in record]
+        if missing:
+            raise ValueError(f"a result record needs {missing}; got keys {sorted(record)}")
+        if record["status"] not in STATUSES:
+            raise ValueError(f"record status must be one of {STATUSES}, got {record['status']!r}")
+        path = self.path(record["run_id"])
+        write_json_atomic(path, record)
+        return path
+
+    def read(self, rid: str) -> Record | None:
+        """The record of run ``rid``, or None when there is none."""
+        path = self.path(rid)
+        if not path.exists():
+            return None
+        return self._load(path)
+
+    @staticmethod
+    def _load(path: Path) -> Record:
+        try:
+            record = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise CorruptRecordError(f"{path}: not a valid result record ({err}); delete it and "
+                                     "rerun the run") from err
+        if not isinstance(record, dict) or record.get("status") not in STATUSES:
+            raise CorruptRecordError(f"{path}: not a result record (no valid 'status')")
+        return record
+
+    def records(self) -> Iterator[Record]:
+        """Every record, in run-id order (temporary files of unfinished writes are skipped)."""
+        if not self.records_dir.is_dir():
+            return
+        for path in sorted(self.records_dir.glob("*.json")):
+            yield self._load(path)
+
+    def query(self, **where: Any) -> list[Record]:
+        """Records whose dotted keys equal the given values (tuples and lists compare equal)."""
+        return [r for r in self.records() if _matches(r, where)]
+
+    def is_complete(self, rid: str) -> bool:
+        """Whether run ``rid`` finished (complete or diverged: both are final outcomes)."""
+        record = self.read(rid)
+        return record is not None and record["status"] in ("complete", "diverged")

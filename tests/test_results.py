@@ -1,0 +1,86 @@
+"""The results store: atomic records, queries by config, stable run ids, corrupt files named."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from elm.results import CorruptRecordError, ResultsStore, run_id, write_json_atomic
+
+
+def record(rid: str, **extra):
+    return {"run_id": rid, "status": "complete", "experiment": "neuronio/elm/paper", "seed": 0,
+            "scale": "smoke", **extra}
+
+
+def test_run_id_is_stable_and_order_independent_and_distinguishes_runs():
+    a = run_id("neuronio/elm/paper", {"d_m": 4, "lambda_value": 5.0}, 0, "demo")
+    assert a == run_id("neuronio/elm/paper", {"lambda_value": 5.0, "d_m": 4}, 0, "demo")
+    assert a.startswith("neuronio_elm_paper-demo-s0-")
+    others = {run_id("neuronio/elm/paper", {"d_m": 5, "lambda_value": 5.0}, 0, "demo"),
+              run_id("neuronio/elm/paper", {"d_m": 4, "lambda_value": 5.0}, 1, "demo"),
+              run_id("neuronio/elm/paper", {"d_m": 4, "lambda_value": 5.0}, 0, "smoke"),
+              run_id("neuronio/elm/paper", {"d_m": 4, "lambda_value": 5.0}, 0, "demo", "/data")}
+    assert a not in others and len(others) == 4
+    # tuples and lists are the same setting (YAML gives lists, code gives tuples)
+    assert run_id("x", {"tau_m_init": (1, 50)}, 0, "demo") == run_id("x", {"tau_m_init": [1, 50]},
+                                                                     0, "demo")
+
+
+def test_write_read_and_query_by_nested_config(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write(record("a", overrides={"d_m": 4}, metrics={"auc": np.float32(0.5)}))
+    store.write(record("b", overrides={"d_m": 8}, metrics={"auc": 0.7}))
+    store.write(record("c", overrides={"d_m": 8}, status="diverged", metrics=None))
+    assert store.read("a")["metrics"]["auc"] == 0.5
+    assert store.read("missing") is None
+    assert [r["run_id"] for r in store.query(**{"overrides.d_m": 8})] == ["b", "c"]
+    assert [r["run_id"] for r in store.query(**{"overrides.d_m": 8, "status": "complete"})] == ["b"]
+    assert store.query(**{"overrides.tau_s": 1}) == []
+    assert store.is_complete("c") and not store.is_complete("missing")
+
+
+def test_write_rejects_incomplete_records(tmp_path):
+    store = ResultsStore(tmp_path)
+    with pytest.raises(ValueError, match="needs"):
+        store.write({"run_id": "a", "status": "complete"})
+    with pytest.raises(ValueError, match="status"):
+        store.write(record("a", status="done"))
+
+
+def test_a_corrupt_record_is_named_not_returned(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write(record("a"))
+    store.path("a").write_text('{"run_id": "a", "status": "comp')  # what a non-atomic write leaves
+    with pytest.raises(CorruptRecordError, match="a.json"):
+        list(store.records())
+
+
+def test_a_writer_killed_mid_write_leaves_the_old_record_intact(tmp_path):
+    """SIGKILL a process while it rewrites one record over and over: the file is always whole."""
+    path = tmp_path / "records" / "r.json"
+    write_json_atomic(path, record("r", payload=[0] * 10))
+    script = ("import sys; from pathlib import Path; from elm.results import write_json_atomic\n"
+              "i = 0\n"
+              "while True:\n"
+              "    i += 1\n"
+              "    write_json_atomic(Path(sys.argv[1]), {'run_id': 'r', 'status': 'complete', "
+              "'experiment': 'e', 'seed': 0, 'scale': 'smoke', 'payload': [i] * 200000})\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path)])
+    try:
+        for _ in range(100):  # wait until it has rewritten the file at least once
+            if json.loads(path.read_text())["payload"][0] != 0:
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    data = json.loads(path.read_text())  # parses: never a half-written file
+    assert len(data["payload"]) == 200000 and len(set(data["payload"])) == 1
+    assert ResultsStore(tmp_path).read("r")["status"] == "complete"

@@ -1,0 +1,117 @@
+"""One run from a name to a record: provenance, skipping, failures, divergence, SIGKILL resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from elm.data.neuronio import NeuronIODataError
+from elm.results import ResultsStore
+from elm.run import curve, parse_overrides, run, run_dir
+
+SMALL = {"d_m": 2}
+
+
+def corrupt_neuronio(root: Path) -> Path:
+    """A NeuronIO folder layout whose every file is garbage."""
+    for sub in ("train/full_ergodic_train_batch_1", "train/full_ergodic_train_batch_2",
+                "test/Data_test"):
+        (root / sub).mkdir(parents=True)
+        (root / sub / "sim__corrupt.p").write_bytes(b"not a pickle")
+    return root
+
+
+def test_a_run_writes_a_complete_self_describing_record(tmp_path):
+    rec = run("neuronio/elm/paper", scale="smoke", seed=3, out_dir=tmp_path, overrides=SMALL,
+              progress=False)
+    assert rec["status"] == "complete" and rec["steps_done"] == 3
+    for key in ("config", "seed", "scale", "data", "code_version", "hardware", "wall_time_s",
+                "metrics", "curves", "params"):
+        assert rec.get(key) is not None, key
+    assert rec["config"]["model_args"]["d_m"] == 2 and rec["seed"] == 3
+    assert rec["data"]["stand_in"] is True and "stand-in" in rec["data"]["description"]
+    assert 0.0 <= rec["metrics"]["auc"] <= 1.0
+    assert ResultsStore(tmp_path).read(rec["run_id"]) == json.loads(json.dumps(rec))
+    again = run("neuronio/elm/paper", scale="smoke", seed=3, out_dir=tmp_path, overrides=SMALL,
+                progress=False)
+    assert again["started"] == rec["started"]  # skipped: the stored record came back
+
+
+def test_bad_data_gives_a_failed_record_naming_the_file(tmp_path):
+    data = corrupt_neuronio(tmp_path / "neuronio")
+    with pytest.raises(NeuronIODataError, match="sim__corrupt.p"):
+        run("neuronio/elm/paper", scale="smoke", data_dir=data, out_dir=tmp_path / "r",
+            overrides=SMALL, progress=False)
+    (rec,) = ResultsStore(tmp_path / "r").records()
+    assert rec["status"] == "failed" and rec["error"]["retryable"] is False
+    assert "sim__corrupt.p" in rec["error"]["message"] and rec["data"]["dir"] == str(data)
+
+
+def test_unknown_override_fails_before_training(tmp_path):
+    with pytest.raises(KeyError, match="dm"):
+        run("neuronio/elm/paper", scale="smoke", out_dir=tmp_path, overrides={"dm": 3},
+            progress=False)
+    (rec,) = ResultsStore(tmp_path).records()
+    assert rec["status"] == "failed" and rec["error"]["phase"] == "setup"
+
+
+def test_a_nan_loss_is_recorded_as_diverged(tmp_path):
+    rec = run("neuronio/elm/paper", scale="smoke", out_dir=tmp_path, progress=False,
+              overrides={**SMALL, "train.learning_rate": 1e30})
+    assert rec["status"] == "diverged" and rec["metrics"] is None
+    assert rec["diverged_at"] is not None and rec["steps_done"] < 3
+
+
+def test_curve_keeps_means_of_chunks():
+    c = curve([1.0, 3.0, 5.0, 7.0], points=2)
+    assert c == {"step": [2, 4], "loss": [2.0, 6.0]}
+    assert curve([], 5) == {"step": [], "loss": []}
+
+
+def test_parse_overrides():
+    assert parse_overrides(["d_m=4", "tau_m_init=[1, 50]", "routing=neuronio"]) == {
+        "d_m": 4, "tau_m_init": [1, 50], "routing": "neuronio"}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(["d_m"])
+
+
+def _cli(out: Path) -> list[str]:
+    return [sys.executable, "-m", "elm.run", "neuronio/elm/paper", "--scale", "smoke",
+            "--out-dir", str(out), "--set", "d_m=2", "--set", "train.batches_per_epoch=200",
+            "--checkpoint-every", "10"]
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_same_metrics(tmp_path):
+    """Kill a run (SIGKILL) after its first checkpoint; relaunched, it resumes from the
+    checkpoint and ends with exactly the metrics of a run that was never interrupted."""
+    subprocess.run(_cli(tmp_path / "whole"), check=True, capture_output=True)
+    (whole,) = ResultsStore(tmp_path / "whole").records()
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = run_dir(out, whole["run_id"]) / "checkpoints"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir()):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not ResultsStore(out).is_complete(whole["run_id"])
+
+    subprocess.run(_cli(out), check=True, capture_output=True)
+    resumed = ResultsStore(out).read(whole["run_id"])
+    assert resumed["status"] == "complete" and 0 < resumed["resumed_from"] < 200
+    assert resumed["steps_done"] == whole["steps_done"] == 200
+    np.testing.assert_allclose(resumed["curves"]["loss"], whole["curves"]["loss"], rtol=1e-6)
+    for key, value in whole["metrics"].items():
+        np.testing.assert_allclose(resumed["metrics"][key], value, rtol=1e-6, err_msg=key)
