@@ -58,7 +58,7 @@ def test_a_corrupt_record_is_named_not_returned(tmp_path):
     store = ResultsStore(tmp_path)
     store.write(record("a"))
     store.path("a").write_text('{"run_id": "a", "status": "comp')  # what a non-atomic write leaves
-    with pytest.raises(CorruptRecordError, match="a.json"):
+    with pytest.raises(CorruptRecordError, match=r"a\.json"):
         list(store.records())
 
 

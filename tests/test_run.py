@@ -47,7 +47,7 @@ def test_a_run_writes_a_complete_self_describing_record(tmp_path):
 
 def test_bad_data_gives_a_failed_record_naming_the_file(tmp_path):
     data = corrupt_neuronio(tmp_path / "neuronio")
-    with pytest.raises(NeuronIODataError, match="sim__corrupt.p"):
+    with pytest.raises(NeuronIODataError, match=r"sim__corrupt\.p"):
         run("neuronio/elm/paper", scale="smoke", data_dir=data, out_dir=tmp_path / "r",
             overrides=SMALL, progress=False)
     (rec,) = ResultsStore(tmp_path / "r").records()

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_run import corrupt_neuronio
 
 from elm.results import ResultsStore
 from elm.run import run_dir
 from elm.sweep import RunSpec, expand, load_spec, run_sweep
-from test_run import corrupt_neuronio
 
 EXP = "neuronio/elm/paper"
 
@@ -29,8 +29,8 @@ def test_expand_grid_points_and_seeds():
                    "grid": {"d_m": [1, 2], "lambda_value": [5.0, 10.0]},
                    "points": [{"d_m": 7}]})
     assert len(runs) == (4 + 1) * 2
-    assert {tuple(sorted(r.overrides.items())) for r in runs} >= {(("d_m", 7),),
-                                                                   (("d_m", 1), ("lambda_value", 5.0))}
+    points = {tuple(sorted(r.overrides.items())) for r in runs}
+    assert {(("d_m", 7),), (("d_m", 1), ("lambda_value", 5.0))} <= points
     assert {r.seed for r in runs} == {0, 1} and {r.scale for r in runs} == {"smoke"}
     # a list of blocks; the same run twice is one run
     twice = expand([{"experiment": EXP, "points": [{"d_m": 1}]},
@@ -41,13 +41,13 @@ def test_expand_grid_points_and_seeds():
 def test_bad_specs_are_named(tmp_path):
     with pytest.raises(ValueError, match="unknown experiment"):
         expand({"experiment": "neuronio/nope"})
-    with pytest.raises(ValueError, match="grid.d_m"):
+    with pytest.raises(ValueError, match=r"grid\.d_m"):
         expand({"experiment": EXP, "grid": {"d_m": 3}})
     with pytest.raises(ValueError, match="unknown keys"):
         expand({"experiment": EXP, "seed": [1]})
     bad = tmp_path / "spec.yaml"
     bad.write_text("experiment: [unclosed")
-    with pytest.raises(ValueError, match="spec.yaml"):
+    with pytest.raises(ValueError, match=r"spec\.yaml"):
         load_spec(bad)
 
 
