@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from flax import nnx
 
-from elm.baselines import LSTM
+from elm.baselines import LSTM, SNN, TCN, TCN_FAMILY, LIFNeuron, simplest_elm_config
 from elm.model import ELM, ELMConfig
 
 Scale = Literal["smoke", "demo", "paper"]
@@ -48,17 +48,28 @@ class TrainSettings:
         return self.epochs * self.batches_per_epoch
 
 
+#: Model kinds and their constructors (``kind(**model_args, rngs=...)``); "elm" goes through
+#: :class:`ELMConfig`. Families with models of their own add them here.
+MODELS: dict[str, Callable[..., nnx.Module]] = {"lstm": LSTM, "lif": LIFNeuron, "snn": SNN,
+                                                "tcn": TCN}
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """One experiment: dataset, model, training, and where each setting comes from."""
+    """One experiment: dataset, model, training, and where each setting comes from.
+
+    ``data`` holds how the dataset is prepared (e.g. SHD's bin size); the task of the dataset
+    family (:mod:`elm.tasks`) reads it.
+    """
 
     name: str
     dataset: str
-    model: Literal["elm", "lstm"]
+    model: str  # "elm" or a key of MODELS
     model_args: Mapping[str, Any]
     train: TrainSettings
     sources: Mapping[str, str] = field(default_factory=dict)
     scale: Scale = "paper"
+    data: Mapping[str, Any] = field(default_factory=dict)
 
     def elm_config(self) -> ELMConfig:
         if self.model != "elm":
@@ -69,7 +80,10 @@ class Experiment:
         """A freshly initialised model with this experiment's settings."""
         if self.model == "elm":
             return ELM(self.elm_config(), rngs=rngs)
-        return LSTM(**self.model_args, rngs=rngs)
+        if self.model not in MODELS:
+            raise KeyError(f"{self.name}: unknown model kind {self.model!r}; "
+                           f"known: elm, {', '.join(sorted(MODELS))}")
+        return MODELS[self.model](**self.model_args, rngs=rngs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,6 +142,44 @@ def _neuronio_lstm(hidden: int) -> Experiment:
     return Experiment(f"neuronio/lstm-{hidden}/paper", "neuronio", "lstm",
                       {**NEURONIO_INPUTS, "hidden_size": hidden}, NEURONIO_TRAIN_PAPER,
                       {"hidden_size": "Table S7", **NEURONIO_TRAIN_SOURCES})
+
+
+def _changed_args(config: ELMConfig) -> dict[str, Any]:
+    """The fields of ``config`` that differ from ELMConfig's defaults."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if f.default is dataclasses.MISSING or getattr(config, f.name) != f.default}
+
+
+def _neuronio_tiny(kind: str) -> Experiment:
+    """Table S4's tiny models: the classic LIF neuron and the simplest ELM (App. C)."""
+    sources = {**NEURONIO_TRAIN_SOURCES,
+               "model": "App. C / Table S4 ('otherwise same training methodology')"}
+    if kind == "lif":
+        return Experiment("neuronio/lif/paper", "neuronio", "lif", {"num_input": 1278},
+                          NEURONIO_TRAIN_PAPER,
+                          {**sources, "num_input": "NeuronIO (1278 synapses)",
+                           "learnable": "App. C (membrane timescale and bias; 1280 params)"})
+    args = _changed_args(simplest_elm_config())
+    one_branch = "ours (all synapses on one branch: the paper's 1286 parameters)"
+    return Experiment("neuronio/simplest-elm/paper", "neuronio", "elm", args,
+                      NEURONIO_TRAIN_PAPER,
+                      {**sources, "d_m": "App. C ('a single memory unit')",
+                       "mlp_layers": "App. C ('linear synaptic integration')",
+                       "routing": one_branch, "d_tree": one_branch, "d_brch": one_branch,
+                       "learn_tau_m": "Table S1 note (tau_m learnable)",
+                       "tau_m_bounds": "Table S1 (0 ms, 500 ms)",
+                       "lambda_value": "Table S1 (NeuronIO column: 10)",
+                       "tau_m_init": "ours (one unit, started at 20 ms)"})
+
+
+def _neuronio_tcn(size: str) -> Experiment:
+    """A causal TCN of our size family (elm.tcn), trained as the ELM (App. B)."""
+    shape = TCN_FAMILY[size]
+    args = {**NEURONIO_INPUTS, **shape._asdict()}
+    return Experiment(f"neuronio/{size}/ours", "neuronio", "tcn", args, NEURONIO_TRAIN_PAPER,
+                      {**NEURONIO_TRAIN_SOURCES,
+                       **{k: "ours (elm.tcn.TCN_FAMILY; Beniaguev et al.: 7 layers x 128 "
+                             "channels, kernels 35)" for k in shape._fields}})
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,6 +254,9 @@ _REGISTRY: dict[str, Callable[[], Experiment]] = {
     "neuronio/branch-elm/released": _neuronio_released,
     **{f"neuronio/lstm-{h}/paper": (lambda h=h: _neuronio_lstm(h))
        for h in (15, 25, 50, 100, 150, 250)},
+    "neuronio/lif/paper": lambda: _neuronio_tiny("lif"),
+    "neuronio/simplest-elm/paper": lambda: _neuronio_tiny("simplest-elm"),
+    **{f"neuronio/{size}/ours": (lambda size=size: _neuronio_tcn(size)) for size in TCN_FAMILY},
     "shd/elm/paper": lambda: _shd("shd"),
     "shd-adding/elm/paper": lambda: _shd("shd-adding"),
     **{f"lra/{t}/elm/paper": (lambda t=t: _lra(t, "elm")) for t in LRA_TABLES},
@@ -242,13 +297,20 @@ def override(experiment: Experiment, overrides: Mapping[str, Any]) -> Experiment
 
     Why a function: an ablation grid point is "the named experiment, plus these changes", and
     the run record stores exactly that pair, so a reader sees what differs from the paper's
-    setting. Keys without a ``train.`` prefix change the model arguments; unknown keys raise
-    (a typo must not silently run the unchanged experiment).
+    setting. ``train.*`` keys change the training settings, ``data.*`` keys the data preparation,
+    other keys the model arguments; unknown keys raise (a typo must not silently run the
+    unchanged experiment).
     """
-    model_args, train = dict(experiment.model_args), {}
+    model_args, train, data = dict(experiment.model_args), {}, dict(experiment.data)
     train_fields = {f.name for f in dataclasses.fields(TrainSettings)}
     for key, value in overrides.items():
-        if key.startswith("train."):
+        if key.startswith("data."):
+            name = key.removeprefix("data.")
+            if name not in data:
+                raise KeyError(f"override {key!r}: {experiment.name} has no data setting "
+                               f"{name!r}; data settings: {sorted(data)}")
+            data[name] = tuple(value) if isinstance(value, list) else value
+        elif key.startswith("train."):
             name = key.removeprefix("train.")
             if name not in train_fields:
                 raise KeyError(f"override {key!r}: TrainSettings has no field {name!r}; "
@@ -256,7 +318,7 @@ def override(experiment: Experiment, overrides: Mapping[str, Any]) -> Experiment
             train[name] = tuple(value) if isinstance(value, list) else value
         else:
             model_args[key] = tuple(value) if isinstance(value, list) else value
-    changed = dataclasses.replace(experiment, model_args=model_args,
+    changed = dataclasses.replace(experiment, model_args=model_args, data=data,
                                   train=dataclasses.replace(experiment.train, **train))
     try:
         nnx.eval_shape(lambda: changed.build(nnx.Rngs(0)))

@@ -49,8 +49,17 @@ def flops_per_step(model: ELM) -> int:
     return flops
 
 
-def count_flops(model: ELM, seq_len: int) -> int:
-    """Analytic forward FLOPs of ``model`` on one sequence of ``seq_len`` steps."""
+def count_flops(model: nnx.Module, seq_len: int) -> int:
+    """Analytic forward FLOPs of ``model`` on one sequence of ``seq_len`` steps.
+
+    The ELM's rule is above; every baseline states its own rule in its ``flops_per_step``
+    method, with the same conventions, so Fig S1 compares like with like.
+    """
     if seq_len < 1:
         raise ValueError(f"seq_len must be >= 1, got {seq_len}")
-    return flops_per_step(model) * seq_len
+    per_step = model.flops_per_step() if hasattr(model, "flops_per_step") else None
+    if per_step is None:
+        if not isinstance(model, ELM):
+            raise TypeError(f"no FLOP rule for {type(model).__name__}")
+        per_step = flops_per_step(model)
+    return per_step * seq_len

@@ -1,44 +1,18 @@
-"""What a training run needs from a dataset family: batches, a loss, an evaluation, provenance.
-
-Why a layer between data and runs: :func:`elm.run.run` trains any experiment of
-:mod:`elm.configs` the same way (the fairness of the paper's comparisons depends on it), so what
-differs between NeuronIO, SHD and LRA (how batches are drawn, which loss, which metrics) lives
-here, one function per family, selected by ``Experiment.dataset``.
-
-Every ``batches(start)`` is deterministic from the run's seed and starts at step ``start``, so a
-run resumed from a checkpoint sees exactly the batches the uninterrupted run would have.
-"""
+"""NeuronIO: windows of the authors' training split, BCE + MSE after the burn-in, test metrics."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 from flax import nnx
 
 from elm.configs import Experiment
 from elm.data import neuronio
 from elm.metrics import evaluate_neuronio
-from elm.train import LossFn, neuronio_loss
-
-
-@dataclass
-class Task:
-    """A dataset family bound to one experiment and seed."""
-
-    batches: Callable[[int], Iterator[Any]]
-    loss_fn: LossFn
-    evaluate: Callable[[nnx.Module], dict[str, float]]
-    data: dict[str, Any] = field(default_factory=dict)  # provenance, stored in the run record
-
-
-def _predictor(model: nnx.Module) -> Callable[[np.ndarray], np.ndarray]:
-    forward = nnx.jit(lambda m, x: m(x))
-    return lambda x: np.asarray(forward(model, x))
-
+from elm.tasks import Task, predictor
+from elm.train import neuronio_loss
 
 # --------------------------------------------------------------------------------------------
 # NeuronIO
@@ -59,7 +33,7 @@ def neuronio_provenance(root: Any) -> dict[str, Any]:
                       "test": len(split.test)}}
 
 
-def neuronio_task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
+def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     """Windows of the authors' training split; BCE + MSE after the burn-in; test-set metrics."""
     split = neuronio.discover(neuronio.resolve_data_dir(data_dir))
     settings = experiment.train
@@ -79,22 +53,7 @@ def neuronio_task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     eval_files = split.test[:n_eval]
 
     def evaluate(model: nnx.Module) -> dict[str, float]:
-        metrics = evaluate_neuronio(_predictor(model), eval_files, burn_in=burn_in)
+        metrics = evaluate_neuronio(predictor(model), eval_files, burn_in=burn_in)
         return {**metrics, "eval_files": len(eval_files)}
 
     return Task(batches, loss_fn, evaluate, neuronio_provenance(data_dir))
-
-
-TASKS: dict[str, Callable[[Experiment, Any, int], Task]] = {
-    "neuronio": neuronio_task,
-}
-
-
-def make_task(experiment: Experiment, data_dir: Any = None, seed: int = 0) -> Task:
-    """The task of ``experiment.dataset`` (e.g. ``"neuronio"``, ``"shd-adding"``)."""
-    family = experiment.dataset
-    maker = TASKS.get(family) or TASKS.get(family.split("/")[0])
-    if maker is None:
-        raise KeyError(f"no task for dataset {family!r} (experiment {experiment.name}); "
-                       f"known: {sorted(TASKS)}")
-    return maker(experiment, data_dir, seed)

@@ -1,0 +1,53 @@
+"""What a training run needs from a dataset family: batches, a loss, an evaluation, provenance.
+
+Why a layer between data and runs: :func:`elm.run.run` trains any experiment of
+:mod:`elm.configs` the same way (the fairness of the paper's comparisons depends on it), so what
+differs between NeuronIO, SHD and LRA (how batches are drawn, which loss, which metrics) lives
+here, one module per family with a function ``task(experiment, data_dir, seed) -> Task``,
+selected by ``Experiment.dataset``.
+
+Every ``batches(start)`` is deterministic from the run's seed and starts at step ``start``, so a
+run resumed from a checkpoint sees exactly the batches the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from flax import nnx
+
+from elm.configs import Experiment
+from elm.train import LossFn
+
+#: dataset family (the part of ``Experiment.dataset`` before any "/") -> module with ``task``
+FAMILIES = {"neuronio": "elm.tasks.neuronio", "shd": "elm.tasks.shd",
+            "shd-adding": "elm.tasks.shd", "lra": "elm.tasks.lra"}
+
+
+@dataclass
+class Task:
+    """A dataset family bound to one experiment and seed."""
+
+    batches: Callable[[int], Iterator[Any]]
+    loss_fn: LossFn
+    evaluate: Callable[[nnx.Module], dict[str, float]]
+    data: dict[str, Any] = field(default_factory=dict)  # provenance, stored in the run record
+
+
+def predictor(model: nnx.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """``x -> model(x)`` compiled once per input shape, returning numpy."""
+    forward = nnx.jit(lambda m, x: m(x))
+    return lambda x: np.asarray(forward(model, x))
+
+
+def make_task(experiment: Experiment, data_dir: Any = None, seed: int = 0) -> Task:
+    """The task of ``experiment.dataset`` (``"neuronio"``, ``"shd-adding"``, ``"lra/text"``...)."""
+    family = experiment.dataset.split("/")[0]
+    if family not in FAMILIES:
+        raise KeyError(f"no task for dataset {experiment.dataset!r} (experiment "
+                       f"{experiment.name}); known families: {sorted(FAMILIES)}")
+    return importlib.import_module(FAMILIES[family]).task(experiment, data_dir, seed)
