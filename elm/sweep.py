@@ -109,15 +109,21 @@ def expand(spec: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[RunSpe
     return list(runs.values())
 
 
-def load_spec(path: str | Path) -> list[RunSpec]:
-    """Runs of a YAML spec file."""
+def load_spec(path: str | Path, *, scale: str | None = None,
+              data_dir: str | None = None) -> list[RunSpec]:
+    """Runs of a YAML spec file; ``scale`` / ``data_dir`` replace the spec's own, so one spec
+    serves the book at demo scale and the cluster at paper scale."""
     path = Path(path)
     try:
         spec = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise ValueError(f"{path}: cannot read the sweep spec ({err})") from err
+    blocks = [spec] if isinstance(spec, Mapping) else spec
+    if not isinstance(blocks, list) or not all(isinstance(b, Mapping) for b in blocks):
+        raise ValueError(f"{path}: a sweep spec is a mapping or a list of mappings")
+    replace = {k: v for k, v in (("scale", scale), ("data_dir", data_dir)) if v is not None}
     try:
-        return expand(spec)
+        return expand([{**b, **replace} for b in blocks])
     except (ValueError, TypeError, AttributeError) as err:
         raise ValueError(f"{path}: {err}") from err
 
@@ -236,13 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m elm.sweep", description=__doc__.split("\n")[0])
     parser.add_argument("spec", help="YAML sweep spec")
     parser.add_argument("--out-dir", default=None, help="results store (default data/results)")
+    parser.add_argument("--scale", default=None, help="replace the spec's scale (e.g. paper)")
+    parser.add_argument("--data-dir", default=None, help="replace the spec's data folder")
     parser.add_argument("--workers", type=int, default=None, help="local parallel runs")
     parser.add_argument("--retries", type=int, default=2)
     parser.add_argument("--ray", action="store_true", help="run on Ray (a local cluster)")
     parser.add_argument("--ray-address", default=None, help="Ray cluster address, e.g. auto")
     parser.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
     args = parser.parse_args(argv)
-    runs = load_spec(args.spec)
+    runs = load_spec(args.spec, scale=args.scale, data_dir=args.data_dir)
     if args.dry_run:
         for r in runs:
             print(r.run_id, r.experiment, dict(r.overrides), f"seed={r.seed}", r.scale)

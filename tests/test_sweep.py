@@ -118,3 +118,12 @@ def test_sweep_on_a_local_ray_cluster(tmp_path):
                    for o in run_sweep(runs, tmp_path, use_ray=True, progress=False))
     finally:
         ray.shutdown()
+
+
+def test_a_spec_file_serves_every_scale(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("experiment: neuronio/elm/paper\nscale: demo\ngrid: {d_m: [1, 2]}\n")
+    assert {r.scale for r in load_spec(spec)} == {"demo"}
+    paper = load_spec(spec, scale="paper", data_dir="/data/neuronio")
+    assert {(r.scale, r.data_dir) for r in paper} == {("paper", "/data/neuronio")}
+    assert {r.run_id for r in paper}.isdisjoint(r.run_id for r in load_spec(spec))
