@@ -22,7 +22,7 @@ import os
 import platform
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,3 +208,42 @@ class ResultsStore:
         """Whether run ``rid`` finished (complete or diverged: both are final outcomes)."""
         record = self.read(rid)
         return record is not None and record["status"] in ("complete", "diverged")
+
+
+def summarise(records: Iterable[Record], by: Sequence[str],
+              metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """Group records by the dotted keys ``by`` and give each group's seeds' mean and std.
+
+    Why here: every figure of the paper is "metric against setting, mean and std over seeds,
+    divergent runs reported" (App. B); chapters call this instead of re-deriving it. Each row
+    holds the ``by`` values, ``n`` (complete runs), ``diverged`` and ``failed`` counts, the
+    seeds, and ``<metric>_mean`` / ``<metric>_std`` (NaN when no run completed). Rows are in
+    order of first appearance.
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    for record in records:
+        values = [_lookup(record, key) for key in by]
+        values = [None if v is _MISSING else v for v in values]
+        key = json.dumps(_canonical(values))
+        row = groups.setdefault(key, {**dict(zip(by, values, strict=True)), "n": 0,
+                                      "diverged": 0, "failed": 0, "seeds": [], "_values": {}})
+        status = record["status"]
+        if status != "complete":
+            row[status] += 1
+            continue
+        row["n"] += 1
+        row["seeds"].append(record["seed"])
+        for metric in metrics:
+            value = _lookup(record, metric)
+            row["_values"].setdefault(metric, []).append(
+                np.nan if value is _MISSING or value is None else float(value))
+    rows = []
+    for row in groups.values():
+        values = row.pop("_values")
+        for metric in metrics:
+            v = np.asarray(values.get(metric, []), np.float64)
+            name = metric.rsplit(".", 1)[-1]
+            row[f"{name}_mean"] = float(v.mean()) if v.size else float("nan")
+            row[f"{name}_std"] = float(v.std()) if v.size else float("nan")
+        rows.append(row)
+    return rows

@@ -84,3 +84,17 @@ def test_a_writer_killed_mid_write_leaves_the_old_record_intact(tmp_path):
     data = json.loads(path.read_text())  # parses: never a half-written file
     assert len(data["payload"]) == 200000 and len(set(data["payload"])) == 1
     assert ResultsStore(tmp_path).read("r")["status"] == "complete"
+
+
+def test_summarise_groups_seeds_and_counts_divergence():
+    from elm.results import summarise
+
+    recs = [record("a", seed=0, overrides={"d_m": 1}, metrics={"auc": 0.6}),
+            record("b", seed=1, overrides={"d_m": 1}, metrics={"auc": 0.8}),
+            record("c", seed=2, overrides={"d_m": 1}, status="diverged", metrics=None),
+            record("d", seed=0, overrides={"d_m": 2}, metrics={"auc": 0.9})]
+    rows = summarise(recs, by=["overrides.d_m"], metrics=["metrics.auc"])
+    assert [r["overrides.d_m"] for r in rows] == [1, 2]
+    assert rows[0]["n"] == 2 and rows[0]["diverged"] == 1 and rows[0]["seeds"] == [0, 1]
+    assert rows[0]["auc_mean"] == pytest.approx(0.7) and rows[0]["auc_std"] == pytest.approx(0.1)
+    assert rows[1]["auc_mean"] == 0.9 and rows[1]["auc_std"] == 0.0
