@@ -39,8 +39,15 @@ class CorruptRecordError(ValueError):
 
 
 def default_root() -> Path:
-    """``$ELM_RESULTS_DIR``, else ``data/results`` under the current directory."""
-    return Path(os.environ.get(DEFAULT_ROOT_ENV, "data/results"))
+    """``$ELM_RESULTS_DIR``; else ``data/results`` of the checkout this package runs from (so a
+    chapter executing in ``book/`` and a sweep launched at the root share one store); else
+    ``data/results`` under the current directory (an installed package)."""
+    if os.environ.get(DEFAULT_ROOT_ENV):
+        return Path(os.environ[DEFAULT_ROOT_ENV])
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "book").is_dir():
+        return checkout / "data" / "results"
+    return Path("data/results")
 
 
 def _canonical(value: Any) -> Any:
