@@ -11,7 +11,7 @@ reference (both :mod:`elm.recurrence`, jitted, same process, interleaved as in
 Each row also gives the analytic training FLOPs (3 x ``elm.count_flops`` x batch), so the
 measured time can be read against the work. Run from the repository root::
 
-    python benchmarks/scaling.py [--quick] [--json out.json]
+    python benchmarks/scaling.py [--grid full|quick|smoke] [--json out.json]
 """
 
 from __future__ import annotations
@@ -23,16 +23,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from recurrence import jax_train_step, machine, summarise, time_interleaved
 
 import elm
-from recurrence import jax_train_step, machine, summarise, time_interleaved
 
 BASE = {"T": 200, "d_m": 20, "n_in": 200}
 BATCH = 8
 N_OUT = 10
-GRIDS = {"T": [50, 100, 200, 400, 800], "d_m": [5, 10, 20, 40, 80],
-         "n_in": [25, 100, 400, 1600]}
-QUICK = {"T": [50, 200, 800], "d_m": [5, 20, 80], "n_in": [25, 200, 1600]}
+GRIDS = {
+    "full": {"T": [50, 100, 200, 400, 800], "d_m": [5, 10, 20, 40, 80],
+             "n_in": [25, 100, 400, 1600]},
+    "quick": {"T": [50, 200, 800], "d_m": [5, 20, 80], "n_in": [25, 200, 1600]},
+    "smoke": {"T": [20, 40], "d_m": [4, 8], "n_in": [16, 32]},  # seconds: checks the script runs
+}
 
 
 def bench_point(T: int, d_m: int, n_in: int, repeats: int, budget_s: float) -> dict:
@@ -44,7 +47,9 @@ def bench_point(T: int, d_m: int, n_in: int, repeats: int, budget_s: float) -> d
     steps = {}
     for name, reference in (("fast", False), ("ref", True)):
         step = jax_train_step(elm.ELM(config, rngs=nnx.Rngs(0)), "ce_last", reference)
-        run = (lambda step=step: jax.block_until_ready(step(x, target)))
+        def run(step=step):
+            return jax.block_until_ready(step(x, target))
+
         steps[name] = (run, run)
     times = time_interleaved(steps, repeats, budget_s)
     model = nnx.eval_shape(lambda: elm.ELM(config, rngs=nnx.Rngs(0)))
@@ -58,12 +63,13 @@ def bench_point(T: int, d_m: int, n_in: int, repeats: int, budget_s: float) -> d
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 points per axis (the book)")
+    parser.add_argument("--grid", choices=sorted(GRIDS), default="full",
+                        help="points per axis: full (5), quick (3, the book), smoke (2, tiny)")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--budget-s", type=float, default=5.0, help="timing budget per point")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
-    grids = QUICK if args.quick else GRIDS
+    grids = GRIDS[args.grid]
     info = machine()
     rows = []
     for axis, values in grids.items():
