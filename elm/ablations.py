@@ -1,0 +1,629 @@
+"""The NeuronIO ablations (Fig 3 a-h, Fig S2, Fig S3, Fig S5): which run belongs to which panel.
+
+Why a module: an ablation figure is "metric against one setting, every other setting at its
+default, mean and std over seeds, divergent runs marked". The runs come from a sweep
+(``book/sweeps/neuronio_ablations.yaml``) and live in the results store; this module decides
+which stored run is a point of which panel, aggregates each panel with
+:func:`elm.results.summarise`, and draws it beside the numbers the paper states.
+
+A run belongs to a panel by the ``ELMConfig`` fields in which it *differs from its experiment*,
+not by how its overrides were spelled: ``{}`` and ``{"d_m": 20}`` are the same default run of
+``neuronio/elm/paper`` and land on every panel that contains the default (so the d_m family of
+the model-comparison sweep is reused here). A run whose overrides touch the training or data
+settings is no ablation of the neuron and belongs to no panel.
+
+The paper publishes these figures as plots only. The numbers it does state are used as
+references (:func:`paper_references`): Tables S5 and S6 (the same d_m axis as Fig 2), the
+default configuration's row of those tables, the 0.991 AUC threshold, and Section 3.1's
+"d_tree = 35 and d_brch = 65 still achieved over 0.991 AUC with only 5479 trainable parameters".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import textwrap
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from elm import configs, plots, reference
+from elm.model import ELMConfig
+from elm.results import Record, ResultsStore, summarise
+
+ELM_EXP = "neuronio/elm/paper"
+BRANCH_EXP = "neuronio/branch-elm/paper"
+#: The "sufficiently good" spike-prediction threshold of Beniaguev et al. (Section 3.1).
+THRESHOLD_AUC = 0.991
+#: Metrics every panel aggregates (dotted record keys) and how they are labelled.
+METRICS: dict[str, str] = {"metrics.auc": "spike AUC",
+                           "metrics.soma_rmse_mv": "soma RMSE (mV)"}
+#: The paper's statement about the Branch-ELM with fewer, smaller branches (Section 3.1).
+SMALL_BRANCHES = {"d_tree": 35, "d_brch": 65, "auc_above": 0.991, "params": 5479}
+#: App. B: "All experiments were run on a single A100 ... and ran less than 24h".
+PAPER_HOURS_PER_RUN = 24.0
+
+X = float | str
+
+
+# --------------------------------------------------------------------------------------------
+# configurations of runs
+
+
+def elm_config(model_args: Mapping[str, Any]) -> ELMConfig:
+    """An ``ELMConfig`` from stored model arguments (JSON lists back to tuples)."""
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in model_args.items()}
+    return ELMConfig(**args)
+
+
+@functools.cache
+def base_config(experiment: str) -> ELMConfig:
+    """The configuration of a named ELM experiment, before any override."""
+    return configs.get(experiment).elm_config()
+
+
+def point_config(experiment: str, overrides: Mapping[str, Any]) -> ELMConfig | None:
+    """The neuron a grid point trains: the experiment's arguments with the overrides applied.
+
+    None when an override changes training or data (``train.*``, ``data.*``): such a run is not
+    an ablation of the neuron. Builds no model, so classifying hundreds of records is cheap.
+    """
+    return _point_config(experiment, json.dumps(dict(overrides), sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4096)
+def _point_config(experiment: str, overrides_json: str) -> ELMConfig | None:
+    overrides = json.loads(overrides_json)
+    if any(k.startswith(("train.", "data.")) for k in overrides):
+        return None
+    return elm_config({**configs.get(experiment).model_args, **overrides})
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def changes(config: ELMConfig, base: ELMConfig) -> dict[str, Any]:
+    """The fields in which ``config`` differs from ``base``, by effect: a ``d_mlp`` equal to the
+    default 2 d_m, or ``tau_m_bounds`` equal to the default (the init range), is no change."""
+    diff = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if not _same(getattr(config, f.name), getattr(base, f.name))}
+    if "d_mlp" in diff and config.hidden == base.hidden and "d_m" not in diff:
+        del diff["d_mlp"]
+    if "tau_m_bounds" in diff and _same(config.bounds, base.bounds):
+        del diff["tau_m_bounds"]
+    return diff
+
+
+# --------------------------------------------------------------------------------------------
+# panels
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One axis of an ablation figure.
+
+    ``varied``: the ELMConfig fields a point of this panel may change (all others stay at the
+    experiment's values); ``where(config, base)`` further selects among such points (e.g. the
+    constant-tau_m panel needs ``learn_tau_m=False`` and a one-value init range); ``x(config)``
+    reads the point's position on the axis. ``includes_default``: whether the unchanged
+    experiment is a point of the panel (e.g. not for a constant tau_m: the default learns it).
+    """
+
+    key: str
+    figure: str
+    title: str
+    experiments: tuple[str, ...]
+    varied: frozenset[str]
+    x: Callable[[ELMConfig], X]
+    xlabel: str
+    includes_default: bool = True
+    where: Callable[[ELMConfig, ELMConfig], bool] | None = None
+    log_x: bool = False
+    categorical: bool = False
+    paper_says: str = ""
+    table_s1: str = ""  # the row of Table S1 (elm.reference "table_s1_defaults") for this axis
+
+    @property
+    def label(self) -> str:
+        """The title as plain text (for tables): "$\\lambda$" -> "λ", "$d_{mlp}$" -> "d_mlp"."""
+        text = self.title.replace("\\lambda", "λ").replace("\\tau", "τ")
+        return text.replace("$", "").replace("{", "").replace("}", "")
+
+    def contains(self, experiment: str, overrides: Mapping[str, Any]) -> bool:
+        """Whether the run of ``experiment`` with ``overrides`` is a point of this panel."""
+        if experiment not in self.experiments:
+            return False
+        config = point_config(experiment, overrides)
+        if config is None:
+            return False
+        base = base_config(experiment)
+        diff = changes(config, base)
+        if not diff:
+            return self.includes_default
+        if not set(diff) <= self.varied:
+            return False
+        return self.where is None or bool(self.where(config, base))
+
+    def x_of(self, experiment: str, overrides: Mapping[str, Any]) -> X:
+        config = point_config(experiment, overrides)
+        if config is None:
+            raise ValueError(f"{self.key}: {experiment} {dict(overrides)} changes training")
+        return self.x(config)
+
+    def default_x(self) -> X | None:
+        """Where the unchanged experiment sits on this axis (None when it is not on it)."""
+        return self.x(base_config(self.experiments[0])) if self.includes_default else None
+
+
+def _range_where(config: ELMConfig, base: ELMConfig) -> bool:
+    # tau_m initialised and bounded over the same range, starting where the default starts
+    return (_same(config.bounds, config.tau_m_init)
+            and _same(config.tau_m_init[0], base.tau_m_init[0]))
+
+
+def _constant_where(config: ELMConfig, base: ELMConfig) -> bool:
+    return not config.learn_tau_m and _same(config.tau_m_init[0], config.tau_m_init[1])
+
+
+def _bounds_where(config: ELMConfig, base: ELMConfig) -> bool:
+    return _same(config.bounds[0], base.bounds[0])
+
+
+def _lambda5(config: ELMConfig, base: ELMConfig) -> bool:
+    return _same(config.lambda_value, 5.0)
+
+
+def _both_branch_sizes(config: ELMConfig, base: ELMConfig) -> bool:
+    return config.d_tree != base.d_tree and config.d_brch != base.d_brch
+
+
+def _branch_variant(config: ELMConfig) -> str:
+    if config.routing == "none":
+        return "no branches (vanilla ELM)"
+    w_s = "learnt" if config.learn_w_s else "fixed"
+    return f"{config.routing} routing, w_s {w_s}"
+
+
+def _tick_label(x: X) -> str:
+    """A short categorical tick on two lines: "random routing, w_s learnt" -> "random" over
+    "w_s learnt"."""
+    text = str(x).replace(" routing", "").replace("(vanilla ELM)", "(ELM)")
+    return text.replace(", ", "\n").replace(" (", "\n(")
+
+
+def _core_panels(experiment: str, fig: str) -> list[Panel]:
+    """Panels a-f, the same for the ELM (Fig 3) and the Branch-ELM (Fig S3)."""
+    tag = "3" if fig == "Fig 3" else "S3"
+    return [
+        Panel(f"{tag}a", f"{fig}a", "memory units $d_m$ ($d_{mlp}=2d_m$)", (experiment,),
+              frozenset({"d_m"}), lambda c: c.d_m, "$d_m$", log_x=True,
+              paper_says="'around 20 memory units are required' (Section 3.1); caption: "
+                         "'between 10 and 20'", table_s1="d_m"),
+        Panel(f"{tag}b", f"{fig}b", "MLP hidden layers $l_{mlp}$", (experiment,),
+              frozenset({"mlp_layers"}), lambda c: c.mlp_layers, "$l_{mlp}$ (0: linear)",
+              paper_says="'Removing the hidden layer ... deteriorates the performance "
+                         "significantly' (Section 3.1)", table_s1="l_mlp"),
+        Panel(f"{tag}b'", f"{fig}b", "MLP width $d_{mlp}$", (experiment,),
+              frozenset({"d_mlp"}), lambda c: c.hidden, "$d_{mlp}$", log_x=True,
+              paper_says="'decreasing the integration mechanism complexity deteriorates the "
+                         "performance significantly' (Section 3.1)", table_s1="d_mlp"),
+        Panel(f"{tag}c", f"{fig}c", r"memory update scale $\lambda$", (experiment,),
+              frozenset({"lambda_value"}), lambda c: c.lambda_value, r"$\lambda$", log_x=True,
+              paper_says="'Allowing for more rapid memory updates through larger lambda is "
+                         "crucial' (Section 3.1)", table_s1="lambda"),
+        Panel(f"{tag}d", f"{fig}d", r"$\tau_m$ range (init = bounds = 1 ms ... max)",
+              (experiment,), frozenset({"tau_m_init", "tau_m_bounds"}),
+              lambda c: c.tau_m_init[1], r"largest $\tau_m$ (ms)", includes_default=False,
+              where=_range_where, log_x=True,
+              paper_says="'timescales that are allowed to reach at least 25 ms' (Section 3.1)",
+              table_s1="tau_m (init range)"),
+        Panel(f"{tag}e", f"{fig}e", r"constant $\tau_m$ (all units, not learnt)", (experiment,),
+              frozenset({"tau_m_init", "learn_tau_m"}), lambda c: c.tau_m_init[0],
+              r"$\tau_m$ (ms)", includes_default=False, where=_constant_where, log_x=True,
+              paper_says="'constant memory timescales around 25 ms performs surprisingly well' "
+                         "(Section 3.1)", table_s1="tau_m (init range)"),
+        Panel(f"{tag}f", f"{fig}f", r"$\tau_m$ upper bound (init 1-100 ms)", (experiment,),
+              frozenset({"tau_m_bounds"}), lambda c: c.bounds[1], r"upper bound (ms)",
+              where=_bounds_where, log_x=True,
+              paper_says="'a diversity of timescales including long ones seem to be "
+                         "favorable (Figure 3d and 3f)' (Section 3.1)", table_s1="tau_m (bounds)"),
+    ]
+
+
+PANELS: tuple[Panel, ...] = (
+    *_core_panels(ELM_EXP, "Fig 3"),
+    Panel("3g", "Fig 3g", "branches $d_{tree}$ ($d_{brch}$ = 100)", (BRANCH_EXP,),
+          frozenset({"d_tree"}), lambda c: c.d_tree, "$d_{tree}$", log_x=True,
+          paper_says="the caption names the axis only", table_s1="d_tree"),
+    Panel("3h", "Fig 3h", "synapses per branch $d_{brch}$ ($d_{tree}$ = 45)", (BRANCH_EXP,),
+          frozenset({"d_brch"}), lambda c: c.d_brch, "$d_{brch}$", log_x=True,
+          paper_says="the caption names the axis only", table_s1="d_brch"),
+    Panel("3gh", "Section 3.1", "fewer and smaller branches", (BRANCH_EXP,),
+          frozenset({"d_tree", "d_brch"}), lambda c: f"{c.d_tree}×{c.d_brch}",
+          r"$d_{tree}$×$d_{brch}$", where=_both_branch_sizes, categorical=True,
+          paper_says="'d_tree=35 and d_brch=65 still achieved over 0.991 AUC with only 5479 "
+                     "trainable parameters' (Section 3.1)"),
+    *_core_panels(BRANCH_EXP, "Fig S3"),
+    Panel("S2", "Fig S2", r"Branch-ELM $d_m$ at $\lambda$ = 5", (BRANCH_EXP,),
+          frozenset({"d_m", "lambda_value"}), lambda c: c.d_m, "$d_m$", includes_default=False,
+          where=_lambda5, log_x=True,
+          paper_says="'Branch-ELM neuron training is more stable with smaller lambda' "
+                     "(Fig S2 caption)"),
+    Panel("S5", "Fig S5", "branch architecture", (BRANCH_EXP, ELM_EXP),
+          frozenset({"routing", "learn_w_s"}), _branch_variant, "", categorical=True,
+          paper_says="'Exploiting the ordering in the synaptic input, and having learnable "
+                     "synapses is crucial' (Fig S5 caption)"),
+)
+
+#: Panels by figure, in the order the chapter draws them: the ELM's (Fig 3 a-f) and the
+#: Branch-ELM's (Fig 3 g-h, Section 3.1's 35x65, Fig S3 a-f, Fig S2, Fig S5).
+ELM_PANELS = tuple(p for p in PANELS if p.experiments[0] == ELM_EXP)
+BRANCH_PANELS = tuple(p for p in PANELS if p.experiments[0] == BRANCH_EXP)
+
+
+def panel(key: str) -> Panel:
+    """The panel named ``key`` ("3a", "S3c", "S2", ...)."""
+    for p in PANELS:
+        if p.key == key:
+            return p
+    raise KeyError(f"no panel {key!r}; panels: {', '.join(p.key for p in PANELS)}")
+
+
+def panels_of(experiment: str, overrides: Mapping[str, Any]) -> list[Panel]:
+    """Every panel the run of ``experiment`` with ``overrides`` is a point of."""
+    return [p for p in PANELS if p.contains(experiment, overrides)]
+
+
+def is_default(experiment: str, overrides: Mapping[str, Any]) -> bool:
+    """Whether the run trains the experiment's own configuration (``{}``, ``{"d_m": 20}``)."""
+    config = point_config(experiment, overrides)
+    return config is not None and not changes(config, base_config(experiment))
+
+
+def axis_values(p: Panel, runs: Iterable[Any]) -> list[X]:
+    """The settings a sweep's runs (``RunSpec``s) place on panel ``p``, in axis order."""
+    xs = {p.x_of(r.experiment, r.overrides) for r in runs if p.contains(r.experiment,
+                                                                         r.overrides)}
+    return sorted(xs, key=str) if p.categorical else sorted(xs, key=float)
+
+
+# --------------------------------------------------------------------------------------------
+# aggregation
+
+
+def has_variants(p: Panel, records: Iterable[Record]) -> bool:
+    """Whether the records hold a point of ``p`` other than the default (a panel worth drawing:
+    a panel without the default on its axis is compared with the default's level)."""
+    return any(not row["default"] for row in panel_rows(p, records))
+
+
+def panel_rows(p: Panel, records: Iterable[Record],
+               metrics: Sequence[str] = tuple(METRICS)) -> list[dict[str, Any]]:
+    """The panel's points: one row per axis value with mean and std over seeds.
+
+    Rows come from :func:`elm.results.summarise` (``n`` complete runs, ``diverged`` and
+    ``failed`` counts, ``<metric>_mean`` / ``_std``), plus ``x``, ``default`` (the
+    experiment's own configuration), ``params`` and ``run_ids``; sorted by ``x``. Diverged and
+    failed runs stay in their row's counts: nothing is dropped.
+    """
+    tagged = []
+    for r in records:
+        if p.contains(r["experiment"], r.get("overrides") or {}):
+            x = p.x_of(r["experiment"], r.get("overrides") or {})
+            tagged.append({**r, "ablation": {"x": x}})
+    rows = summarise(tagged, by=["ablation.x"], metrics=list(metrics))
+    by_x: dict[str, list[Record]] = {}
+    for r in tagged:
+        by_x.setdefault(json.dumps(r["ablation"]["x"]), []).append(r)
+    out = []
+    for row in rows:
+        x = row.pop("ablation.x")
+        members = by_x[json.dumps(x)]
+        params = [r["params"] for r in members if r.get("params") is not None]
+        out.append({"x": x, **row,
+                    "default": any(r["experiment"] == p.experiments[0]
+                                   and is_default(r["experiment"], r.get("overrides") or {})
+                                   for r in members),
+                    "params": params[0] if params else None,
+                    "experiment": members[0]["experiment"],
+                    "run_ids": [r["run_id"] for r in members]})
+    if p.categorical:
+        return sorted(out, key=lambda row: (not row["default"], str(row["x"])))
+    return sorted(out, key=lambda row: float(row["x"]))
+
+
+def default_rows(records: Iterable[Record], experiment: str,
+                 metrics: Sequence[str] = tuple(METRICS)) -> dict[str, Any] | None:
+    """The experiment's own configuration aggregated over its seeds (None without runs)."""
+    mine = [r for r in records if r["experiment"] == experiment
+            and is_default(experiment, r.get("overrides") or {})]
+    if not mine:
+        return None
+    (row,) = summarise([{**r, "ablation": {"x": "default"}} for r in mine], ["ablation.x"],
+                       list(metrics))
+    for metric in metrics:  # the seed-to-seed range: the yardstick for a one-seed variant
+        values = [float(v) for r in mine if r["status"] == "complete"
+                  and (v := _lookup(r, metric)) is not None]
+        row[f"{metric.rsplit('.', 1)[-1]}_range"] = (max(values) - min(values) if values
+                                                      else float("nan"))
+    return row
+
+
+def _lookup(record: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def versus_default(row: Mapping[str, Any], default: Mapping[str, Any] | None,
+                   metric: str = "auc") -> tuple[float, str]:
+    """Difference of a row's mean from the default's, and whether it exceeds the default's
+    seed-to-seed range ("n/a" with fewer than two default seeds: no yardstick)."""
+    if default is None or not default["n"] or not row["n"]:
+        return float("nan"), "n/a"
+    delta = row[f"{metric}_mean"] - default[f"{metric}_mean"]
+    if default["n"] < 2:
+        return delta, "n/a (1 default seed)"
+    return delta, "yes" if abs(delta) > default[f"{metric}_range"] else "no"
+
+
+# --------------------------------------------------------------------------------------------
+# the paper's numbers
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A number the paper publishes, drawn in grey: ``kind`` "point" (at ``x``), "hline"
+    (a level across the panel) or "above" (a lower bound at ``x``)."""
+
+    kind: str
+    value: float
+    label: str
+    x: X | None = None
+    std: float = 0.0
+
+
+_TABLES = {ELM_EXP: ("table_s6_elm_neuronio", "Table S6"),
+           BRANCH_EXP: ("table_s5_branch_elm_neuronio", "Table S5")}
+_COLUMNS = {"auc": ("spike_auc_mean", "spike_auc_std"),
+            "soma_rmse_mv": ("voltage_rmse_mean", "voltage_rmse_std")}
+
+
+def paper_references(p: Panel, metric: str = "auc") -> list[Reference]:
+    """What the paper states in numbers for this panel and metric (``elm.reference`` tables
+    and Section 3.1's sentences). The ablation panels themselves are published only as plots."""
+    if metric not in _COLUMNS:
+        return []
+    experiment = p.experiments[0]
+    table, name = _TABLES[experiment]
+    rows = reference.load(table)
+    mean_col, std_col = _COLUMNS[metric]
+    refs: list[Reference] = []
+    if p.key in ("3a", "S3a", "S2"):
+        lam = " (Fig 2: λ = 10 per Table S1)"
+        what = lam if p.key == "S2" else " (Fig 2's d_m family)"
+        refs += [Reference("point", float(r[mean_col]), f"{name}{what}",
+                           x=float(r["memory_units"]), std=float(r[std_col])) for r in rows]
+    else:
+        (default,) = [r for r in rows if int(r["memory_units"]) == 20]
+        refs.append(Reference("hline", float(default[mean_col]),
+                              f"{name}, default config (d_m = 20)"))
+    if metric == "auc":
+        refs.append(Reference("hline", THRESHOLD_AUC, "0.991 threshold (Section 3.1)"))
+        if p.key == "3gh":
+            x = f"{SMALL_BRANCHES['d_tree']}×{SMALL_BRANCHES['d_brch']}"
+            refs.append(Reference("above", SMALL_BRANCHES["auc_above"],
+                                  "Section 3.1: 35×65 'over 0.991 AUC'", x=x))
+    return refs
+
+
+# --------------------------------------------------------------------------------------------
+# provenance and plan
+
+
+def data_label(records: Iterable[Record]) -> str:
+    """Which data the records were trained on, from their provenance; a mixture says so."""
+    kinds = {}
+    for r in records:
+        data = r.get("data") or {}
+        if "stand_in" in data:
+            kinds.setdefault(bool(data["stand_in"]), data.get("description", ""))
+    if not kinds:
+        return "data: unknown (no run recorded its data)"
+    if len(kinds) > 1:
+        return "data: MIXED stand-in and real NeuronIO runs (see the table)"
+    stand_in, description = next(iter(kinds.items()))
+    if stand_in:
+        return ("data: NeuronIO stand-in (our own NEURON simulation, data/neuronio; not "
+                "comparable with the paper)")
+    return f"data: {description}"
+
+
+def run_label(records: Sequence[Record]) -> str:
+    """Scale, training length and seeds of the records, for a caption."""
+    scales = sorted({r["scale"] for r in records})
+    trains = [r["config"]["train"] for r in records if r.get("config")]
+    steps = [f"{n:,}" for n in sorted({t["epochs"] * t["batches_per_epoch"] for t in trains})]
+    batch = sorted({t["batch_size"] for t in trains})
+    seeds = sorted({r["seed"] for r in records})
+    return (f"scale {', '.join(repr(s) for s in scales)}; {'/'.join(map(str, steps))} steps of "
+            f"batch {'/'.join(map(str, batch))} per run; seeds {seeds}")
+
+
+def smoke_subset(runs: Sequence[Any], n_variants: int = 1) -> list[Any]:
+    """A few runs of a spec for the smoke test: the first default run and the first
+    ``n_variants`` runs that change a setting (two runs fill two workers at once)."""
+    defaults = [r for r in runs if is_default(r.experiment, r.overrides)][:1]
+    return defaults + [r for r in runs if not is_default(r.experiment, r.overrides)][:n_variants]
+
+
+@dataclass
+class Plan:
+    """What the store holds of a sweep's runs."""
+
+    runs: int
+    complete: int = 0
+    diverged: int = 0
+    failed: int = 0
+    missing: list[str] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def gpu_hours_bound(self) -> float:
+        return self.runs * PAPER_HOURS_PER_RUN
+
+
+def plan(runs: Sequence[Any], store: ResultsStore) -> Plan:
+    """Read every run of a sweep from the store; count outcomes, list the missing ones."""
+    out = Plan(len(runs))
+    for r in runs:
+        record = store.read(r.run_id)
+        if record is None:
+            out.missing.append(r.run_id)
+            continue
+        out.records.append(record)
+        setattr(out, record["status"], getattr(out, record["status"]) + 1)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# figures
+
+OURS, DEFAULT, DIVERGED = plots.PALETTE[0], plots.PALETTE[1], plots.PALETTE[5]
+
+
+def _positions(p: Panel, xs: Sequence[X], extra: Sequence[X] = ()) -> dict[X, float]:
+    if p.categorical:
+        labels = list(dict.fromkeys([*xs, *extra]))
+        return {x: float(i) for i, x in enumerate(labels)}
+    return {x: float(x) for x in [*xs, *extra]}
+
+
+def plot_panel(ax: Axes, p: Panel, rows: Sequence[Mapping[str, Any]], metric: str = "auc",
+               default: Mapping[str, Any] | None = None, references: bool = True) -> None:
+    """One panel: our mean ± std per setting (the default starred), the default's level as a
+    band, diverged or failed runs marked at the bottom, the paper's numbers in grey."""
+    refs = paper_references(p, metric) if references else []
+    ref_x = [r.x for r in refs if r.kind != "hline" and r.x is not None]
+    pos = _positions(p, [row["x"] for row in rows], ref_x if p.categorical else ())
+    # wrapped at spaces, which the titles keep out of their $...$ parts
+    ax.set_title(textwrap.fill(f"{p.figure}: {p.title}", 40), fontsize=8)
+    ax.set_xlabel(p.xlabel)
+    if default is not None and default["n"]:
+        mean, std = default[f"{metric}_mean"], default[f"{metric}_std"]
+        ax.axhline(mean, color=DEFAULT, lw=0.8, ls="--", label="ours, default config (mean)")
+        if std > 0:
+            ax.axhspan(mean - std, mean + std, color=DEFAULT, alpha=0.15, lw=0,
+                       label="ours, default config (± std over seeds)")
+    for ref in refs:
+        if ref.kind == "hline":
+            style = ":" if "threshold" in ref.label else "-."
+            ax.axhline(ref.value, color=plots.PAPER_COLOR, lw=0.8, ls=style, label=ref.label)
+        elif ref.kind == "point":
+            ax.errorbar(float(ref.x), ref.value, yerr=ref.std, color=plots.PAPER_COLOR,
+                        marker="s", ms=3, lw=0.8, capsize=2, label=ref.label)
+        elif ref.kind == "above":
+            ax.plot(pos[ref.x], ref.value, marker="^", ms=6, color=plots.PAPER_COLOR, ls="none",
+                    label=ref.label)
+    done = [row for row in rows if row["n"]]
+    if done:
+        xs = [pos[row["x"]] for row in done]
+        ax.errorbar(xs, [row[f"{metric}_mean"] for row in done],
+                    yerr=[row[f"{metric}_std"] for row in done], color=OURS, marker="o", ms=4,
+                    lw=1.0, capsize=2, ls="-" if not p.categorical else "none",
+                    label="ours: mean ± std over seeds")
+        for row in done:
+            if row["default"]:
+                ax.plot(pos[row["x"]], row[f"{metric}_mean"], marker="*", ms=11, color=DEFAULT,
+                        ls="none", zorder=5, label="default setting (Table S1)")
+    for row in rows:
+        bad = row["diverged"] + row["failed"]
+        if bad:
+            what = "diverged" if row["diverged"] else "failed"
+            ax.plot(pos[row["x"]], 0.02, marker="x", ms=7, color=DIVERGED, ls="none",
+                    transform=ax.get_xaxis_transform(), label="run(s) diverged or failed")
+            ax.annotate(f"{bad} {what}", (pos[row["x"]], 0.06), xycoords=("data", "axes fraction"),
+                        fontsize=6, color=DIVERGED, ha="center")
+    if not rows:
+        ax.text(0.5, 0.5, "no runs in the store", transform=ax.transAxes, ha="center",
+                va="center", fontsize=7, color="0.4")
+    if p.categorical:
+        ax.set_xticks(list(pos.values()), [_tick_label(x) for x in pos], fontsize=6)
+        ax.set_xlim(-0.6, max(len(pos) - 0.4, 0.6))
+    elif not p.log_x:
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
+    elif pos or ref_x:
+        xs = [float(x) for x in [*pos, *ref_x]]
+        decades = math.log10(max(xs) / min(xs)) if min(xs) > 0 else 0.0
+        subs = (1.0, 2.0, 5.0) if decades <= 1.2 else (1.0, 3.0) if decades <= 2.5 else (1.0,)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(mticker.LogLocator(subs=subs))
+        ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_locator(mticker.NullLocator())
+
+
+def plot_panels(panels: Sequence[Panel], records: Sequence[Record], metric: str = "auc",
+                ncols: int = 4, title: str = "") -> Figure:
+    """A grid of panels over the same records, with one shared legend."""
+    ncols = max(1, min(ncols, len(panels)))
+    nrows = math.ceil(len(panels) / ncols)
+    width = max(2.5 * ncols, 6.5)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 2.4 * nrows + 1.3), squeeze=False)
+    for ax, p in zip(axes.flat, panels, strict=False):
+        plot_panel(ax, p, panel_rows(p, records), metric,
+                   default=default_rows(records, p.experiments[0]))
+        ax.set_ylabel(METRICS[f"metrics.{metric}"], fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    handles: dict[str, Any] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=3,
+               fontsize=7)
+    if title:  # wrapped to the figure's width (about 15 characters per inch at this size)
+        lines = [textwrap.fill(line, int(width * 15)) for line in title.splitlines()]
+        fig.suptitle("\n".join(lines), x=0.01, ha="left", fontsize=8)
+    return fig
+
+
+def table_rows(panels: Sequence[Panel], records: Sequence[Record]) -> list[list[Any]]:
+    """Rows for :class:`elm.plots.Table`: every point of every panel, with its outcome counts,
+    AUC and RMSE (mean ± std), parameters, and how its AUC compares with the default's seed
+    range."""
+    out = []
+    for p in panels:
+        default = default_rows(records, p.experiments[0])
+        for row in panel_rows(p, records):
+            delta, beyond = versus_default(row, default)
+            auc = (f"{row['auc_mean']:.4f} ± {row['auc_std']:.4f}" if row["n"] else "–")
+            rmse = (f"{row['soma_rmse_mv_mean']:.3f} ± {row['soma_rmse_mv_std']:.3f}"
+                    if row["n"] else "–")
+            out.append([p.figure, p.label.split(" (")[0], str(row["x"]) +
+                         (" (default)" if row["default"] else ""), row["n"], row["diverged"],
+                         row["failed"], auc, "" if row["default"] else
+                         (f"{delta:+.4f}" if np.isfinite(delta) else "–"),
+                         "" if row["default"] else beyond, rmse,
+                         row["params"] if row["params"] is not None else "–"])
+    return out
+
+
+TABLE_HEADER = ["figure", "setting", "value", "runs", "diverged", "failed", "spike AUC",
+                "Δ AUC vs default", "beyond default's seed range", "soma RMSE (mV)",
+                "trainable params"]

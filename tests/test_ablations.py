@@ -1,0 +1,254 @@
+"""The ablation panels: which run is a point of which panel, aggregation, references, figures.
+
+The references the tests hold against: Table S1 (each panel's default), the sweep specs of the
+chapter (every point must build and land on a panel), hand-computed means and standard
+deviations of made-up records, and the paper's tables as typed in ``elm.reference``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+
+from elm import ablations, configs, plots, reference
+from elm.results import ResultsStore
+from elm.sweep import RunSpec, load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+FULL = REPO / "book" / "sweeps" / "neuronio_ablations.yaml"
+DEMO = REPO / "book" / "sweeps" / "neuronio_ablations_demo.yaml"
+ELM, BRANCH = ablations.ELM_EXP, ablations.BRANCH_EXP
+
+
+def record(experiment=ELM, overrides=None, seed=0, status="complete", auc=0.9, rmse=1.0,
+           stand_in=True, scale="demo", params=100):
+    overrides = dict(overrides or {})
+    return {"run_id": f"{experiment}-{sorted(overrides.items())}-{seed}", "experiment": experiment,
+            "overrides": overrides, "seed": seed, "scale": scale, "status": status,
+            "metrics": ({"auc": auc, "soma_rmse_mv": rmse} if status == "complete" else None),
+            "data": {"stand_in": stand_in, "description": "stand-in" if stand_in else "real"},
+            "params": params,
+            "config": {"train": {"epochs": 1, "batches_per_epoch": 300, "batch_size": 8}}}
+
+
+def keys(experiment, overrides):
+    return [p.key for p in ablations.panels_of(experiment, overrides)]
+
+
+# --------------------------------------------------------------------------------------------
+# classification
+
+
+def test_defaults_sit_where_table_s1_puts_them():
+    s1 = {r["hyper_parameter"]: r["neuronio"] for r in reference.load("table_s1_defaults")}
+    assert ablations.panel("3a").default_x() == int(s1["d_m"])
+    assert ablations.panel("3b").default_x() == int(s1["l_mlp"])
+    assert ablations.panel("3b'").default_x() == 2 * int(s1["d_m"])  # "2*d_m"
+    assert ablations.panel("3c").default_x() == float(s1["lambda"])
+    assert ablations.panel("3f").default_x() == 500.0  # "0ms,500ms"
+    assert ablations.panel("3g").default_x() == int(s1["d_tree"])
+    assert ablations.panel("3h").default_x() == int(s1["d_brch"])
+    assert ablations.panel("3d").default_x() is None  # the default is not on these axes
+    assert ablations.panel("3e").default_x() is None
+
+
+def test_a_run_is_classified_by_what_it_changes_not_how_it_is_spelled():
+    assert ablations.is_default(ELM, {}) and ablations.is_default(ELM, {"d_m": 20})
+    assert ablations.is_default(ELM, {"d_mlp": 40})  # = 2 d_m, the default width
+    assert not ablations.is_default(ELM, {"d_m": 21})
+    every_default_panel = ["3a", "3b", "3b'", "3c", "3f", "S5"]
+    assert keys(ELM, {}) == keys(ELM, {"d_m": 20}) == every_default_panel
+    assert keys(ELM, {"d_m": 5}) == ["3a"]
+    assert keys(ELM, {"mlp_layers": 0}) == ["3b"]
+    assert keys(ELM, {"d_mlp": 80}) == ["3b'"]
+    assert keys(ELM, {"lambda_value": 1.0}) == ["3c"]
+    assert keys(ELM, {"tau_m_init": [1, 50], "tau_m_bounds": [1, 50]}) == ["3d"]
+    # the same range as the default init, bounded to it: a range point, not a bounds point
+    assert keys(ELM, {"tau_m_init": [1, 100], "tau_m_bounds": [1, 100]}) == ["3d"]
+    assert keys(ELM, {"tau_m_bounds": [0, 1000]}) == ["3f"]
+    assert keys(ELM, {"tau_m_init": [25, 25], "learn_tau_m": False}) == ["3e"]
+    # a constant init that is still learnt is none of the panels
+    assert keys(ELM, {"tau_m_init": [25, 25]}) == []
+    assert keys(BRANCH, {"d_tree": 35, "d_brch": 65}) == ["3gh"]
+    assert keys(BRANCH, {"d_tree": 35}) == ["3g"]
+    assert keys(BRANCH, {"d_m": 10, "lambda_value": 5.0}) == ["S2"]
+    assert keys(BRANCH, {"lambda_value": 5.0}) == ["S3c", "S2"]  # where the two axes cross
+    assert keys(BRANCH, {"routing": "random"}) == ["S5"]
+    assert keys(BRANCH, {"d_m": 5, "lambda_value": 1.0}) == []  # two changes: no panel
+    assert keys(ELM, {"train.learning_rate": 1e-3}) == []  # not an ablation of the neuron
+    assert not ablations.is_default(ELM, {"train.learning_rate": 1e-3})
+
+
+def test_x_values_are_read_from_the_configuration():
+    assert ablations.panel("3a").x_of(ELM, {}) == 20
+    assert ablations.panel("3b'").x_of(ELM, {}) == 40
+    assert ablations.panel("3b'").x_of(ELM, {"d_mlp": 80}) == 80
+    assert ablations.panel("3d").x_of(ELM, {"tau_m_init": [1, 50], "tau_m_bounds": [1, 50]}) == 50
+    assert ablations.panel("3e").x_of(ELM, {"tau_m_init": [25, 25], "learn_tau_m": False}) == 25
+    assert ablations.panel("3f").x_of(ELM, {"tau_m_bounds": [0, 2000]}) == 2000
+    assert ablations.panel("3gh").x_of(BRANCH, {"d_tree": 35, "d_brch": 65}) == "35×65"
+    assert ablations.panel("S5").x_of(ELM, {}) == "no branches (vanilla ELM)"
+    assert ablations.panel("S5").x_of(BRANCH, {"learn_w_s": False}) == "neuronio routing, w_s fixed"
+
+
+@pytest.mark.parametrize("spec", [FULL, DEMO], ids=["full", "demo"])
+def test_every_point_of_the_specs_builds_and_lands_on_a_panel(spec):
+    runs = load_spec(spec)
+    points = {(r.experiment, str(sorted(r.overrides.items()))): r for r in runs}
+    seen = set()
+    for r in points.values():
+        configs.override(configs.get(r.experiment, "smoke"), r.overrides)  # validates, raises
+        panels = ablations.panels_of(r.experiment, r.overrides)
+        assert panels, f"{r.experiment} {r.overrides} is a point of no panel"
+        if not ablations.is_default(r.experiment, r.overrides):
+            assert len(panels) == 1 or keys(r.experiment, r.overrides) == ["S3c", "S2"]
+        # no configuration is trained twice under two spellings
+        config = ablations.point_config(r.experiment, r.overrides)
+        changed = ablations.changes(config, ablations.base_config(r.experiment))
+        key = (r.experiment, str(sorted(changed.items())))
+        assert key not in seen, f"{r.overrides} repeats another point"
+        seen.add(key)
+
+
+def test_full_spec_is_the_paper_protocol_and_contains_the_demo_points():
+    full = load_spec(FULL)
+    assert {r.scale for r in full} == {"paper"}
+    seeds = {}
+    for r in full:
+        seeds.setdefault((r.experiment, str(sorted(r.overrides.items()))), set()).add(r.seed)
+    assert all(s == {0, 1, 2} for s in seeds.values())  # three runs per point (App. B)
+    demo_points = {(r.experiment, str(sorted(r.overrides.items()))) for r in load_spec(DEMO)}
+    assert demo_points <= set(seeds)
+    # every panel of the paper has a grid of several settings
+    for p in ablations.PANELS:
+        assert len(ablations.axis_values(p, full)) >= 2, p.key
+
+
+def test_smoke_subset_takes_a_default_and_one_variant():
+    runs = load_spec(DEMO, scale="smoke")
+    chosen = ablations.smoke_subset(runs)
+    assert len(chosen) == 2 and {r.scale for r in chosen} == {"smoke"}
+    assert (chosen[0].experiment, chosen[0].seed) == (ELM, 0)
+    assert ablations.is_default(ELM, chosen[0].overrides)
+    assert not ablations.is_default(chosen[1].experiment, chosen[1].overrides)
+
+
+# --------------------------------------------------------------------------------------------
+# aggregation
+
+
+def test_panel_rows_mean_std_merges_spellings_and_keeps_diverged_runs():
+    records = [record(ELM, {}, 0, auc=0.80), record(ELM, {"d_m": 20}, 1, auc=0.90),
+               record(ELM, {"d_m": 5}, 0, auc=0.60), record(ELM, {"d_m": 5}, 1, auc=0.70),
+               record(ELM, {"d_m": 5}, 2, status="diverged"),
+               record(ELM, {"d_m": 2}, 0, status="failed"),
+               record(ELM, {"lambda_value": 1.0}, 0, auc=0.1),  # another panel
+               record(ELM, {"train.learning_rate": 1.0}, 0, auc=0.2)]  # no panel
+    rows = ablations.panel_rows(ablations.panel("3a"), records)
+    assert [r["x"] for r in rows] == [2, 5, 20]  # sorted by the axis
+    two, five, twenty = rows
+    assert two["n"] == 0 and two["failed"] == 1 and math.isnan(two["auc_mean"])
+    assert five["n"] == 2 and five["diverged"] == 1 and five["seeds"] == [0, 1]
+    assert five["auc_mean"] == pytest.approx(0.65) and five["auc_std"] == pytest.approx(0.05)
+    assert twenty["n"] == 2 and twenty["default"] and not five["default"]
+    assert twenty["auc_mean"] == pytest.approx(0.85)
+    default = ablations.default_rows(records, ELM)
+    assert default["n"] == 2 and default["auc_range"] == pytest.approx(0.10)
+    delta, beyond = ablations.versus_default(five, default)
+    assert delta == pytest.approx(-0.20) and beyond == "yes"
+    close = {**five, "auc_mean": 0.80}
+    assert ablations.versus_default(close, default)[1] == "no"
+    one_seed = ablations.default_rows(records[:1], ELM)
+    assert ablations.versus_default(five, one_seed)[1].startswith("n/a")
+    assert ablations.has_variants(ablations.panel("3a"), records)
+    assert not ablations.has_variants(ablations.panel("3b"), records)  # only the default
+
+
+def test_the_fig_s5_default_is_the_branch_elm_not_the_vanilla_elm():
+    records = [record(BRANCH, {}, 0, auc=0.7), record(ELM, {}, 0, auc=0.8),
+               record(BRANCH, {"routing": "random"}, 0, auc=0.6)]
+    rows = {r["x"]: r for r in ablations.panel_rows(ablations.panel("S5"), records)}
+    assert rows["neuronio routing, w_s learnt"]["default"]
+    assert not rows["no branches (vanilla ELM)"]["default"]
+    assert next(iter(rows)) == "neuronio routing, w_s learnt"  # the default first
+
+
+def test_table_rows_cover_every_point():
+    records = [record(ELM, {}, 0), record(ELM, {}, 1, auc=0.8), record(ELM, {"d_m": 5}, 0)]
+    rows = ablations.table_rows([ablations.panel("3a")], records)
+    assert len(rows) == 2 and all(len(r) == len(ablations.TABLE_HEADER) for r in rows)
+    assert rows[1][2] == "20 (default)" and rows[0][8] in ("yes", "no")
+
+
+def test_plan_counts_outcomes_and_lists_missing_runs(tmp_path):
+    store = ResultsStore(tmp_path)
+    runs = [RunSpec(ELM, {"d_m": 20}, 0), RunSpec(ELM, {"d_m": 5}, 0), RunSpec(ELM, {"d_m": 2}, 0)]
+    for spec, status in zip(runs[:2], ("complete", "diverged"), strict=True):
+        store.write({**record(ELM, spec.overrides, status=status), "run_id": spec.run_id})
+    state = ablations.plan(runs, store)
+    assert (state.complete, state.diverged, state.failed) == (1, 1, 0)
+    assert state.missing == [runs[2].run_id] and len(state.records) == 2
+    assert state.gpu_hours_bound == 3 * ablations.PAPER_HOURS_PER_RUN
+
+
+# --------------------------------------------------------------------------------------------
+# provenance and references
+
+
+def test_data_label_names_stand_in_real_and_mixed():
+    assert "stand-in" in ablations.data_label([record(stand_in=True)])
+    assert ablations.data_label([record(stand_in=False)]) == "data: real"
+    assert "MIXED" in ablations.data_label([record(stand_in=True), record(stand_in=False)])
+    assert "unknown" in ablations.data_label([{"status": "failed"}])
+
+
+def test_run_label_reads_scale_steps_and_seeds():
+    label = ablations.run_label([record(seed=0), record(seed=2)])
+    assert label == "scale 'demo'; 300 steps of batch 8 per run; seeds [0, 2]"
+
+
+def test_paper_references_come_from_the_typed_tables():
+    s6 = reference.load("table_s6_elm_neuronio")
+    refs = ablations.paper_references(ablations.panel("3a"), "auc")
+    points = [r for r in refs if r.kind == "point"]
+    assert [(r.x, r.value, r.std) for r in points] == [
+        (row["memory_units"], row["spike_auc_mean"], row["spike_auc_std"]) for row in s6]
+    assert any(r.kind == "hline" and r.value == 0.991 for r in refs)
+    s5_default = next(r for r in reference.load("table_s5_branch_elm_neuronio")
+                      if r["memory_units"] == 20)
+    level = [r for r in ablations.paper_references(ablations.panel("3g"), "soma_rmse_mv")
+             if r.kind == "hline"]
+    assert [r.value for r in level] == [s5_default["voltage_rmse_mean"]]  # no AUC threshold
+    above = [r for r in ablations.paper_references(ablations.panel("3gh")) if r.kind == "above"]
+    assert [(r.x, r.value) for r in above] == [("35×65", 0.991)]
+
+
+# --------------------------------------------------------------------------------------------
+# figures
+
+
+def _colors(artists):
+    return {matplotlib.colors.to_hex(a.get_color()) for a in artists}
+
+
+def test_plot_marks_failures_default_and_paper_values():
+    records = [record(ELM, {}, 0, auc=0.80), record(ELM, {}, 1, auc=0.90),
+               record(ELM, {"d_m": 5}, 0, auc=0.60), record(ELM, {"d_m": 2}, 0, status="diverged")]
+    plots.apply_style()
+    fig = ablations.plot_panels([ablations.panel("3a"), ablations.panel("3d")], records,
+                                title="test title")
+    ax_a, ax_d = fig.axes[:2]
+    texts = [t.get_text() for t in ax_a.texts]
+    assert "1 diverged" in texts
+    labels = ax_a.get_legend_handles_labels()[1]
+    assert "default setting (Table S1)" in labels and "0.991 threshold (Section 3.1)" in labels
+    assert any(label.startswith("Table S6") for label in labels)
+    assert matplotlib.colors.to_hex(plots.PAPER_COLOR) in _colors(ax_a.get_lines())
+    assert ax_a.get_xscale() == "log"
+    assert "no runs in the store" in [t.get_text() for t in ax_d.texts]
+    assert "test title" in fig._suptitle.get_text()
+    plt.close(fig)
