@@ -224,8 +224,8 @@ def summarise(records: Iterable[Record], by: Sequence[str],
     Why here: every figure of the paper is "metric against setting, mean and std over seeds,
     divergent runs reported" (App. B); chapters call this instead of re-deriving it. Each row
     holds the ``by`` values, ``n`` (complete runs), ``diverged`` and ``failed`` counts, the
-    seeds, and ``<metric>_mean`` / ``<metric>_std`` (NaN when no run completed). Rows are in
-    order of first appearance.
+    seeds, and ``<metric>_mean`` / ``<metric>_std`` (NaN when no run completed; ``<metric>``
+    without its ``metrics.`` prefix). Rows are in order of first appearance.
     """
     groups: dict[str, dict[str, Any]] = {}
     for record in records:
@@ -249,7 +249,7 @@ def summarise(records: Iterable[Record], by: Sequence[str],
         values = row.pop("_values")
         for metric in metrics:
             v = np.asarray(values.get(metric, []), np.float64)
-            name = metric.rsplit(".", 1)[-1]
+            name = metric.removeprefix("metrics.")  # "metrics.tp_at_fp_0.01" -> "tp_at_fp_0.01"
             row[f"{name}_mean"] = float(v.mean()) if v.size else float("nan")
             row[f"{name}_std"] = float(v.std()) if v.size else float("nan")
         rows.append(row)

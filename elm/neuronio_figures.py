@@ -1,0 +1,755 @@
+"""The NeuronIO figures and tables of the paper (Fig 2, Fig 4, Fig S1, Fig S7, Tables S4–S7).
+
+Why a module: the chapter "Fitting a cortical neuron" draws its figures from the results store,
+from models restored from the runs' checkpoints and from the paper's tables; the pieces that do
+this (grouping records into model families, restoring a trained model, the protocol's stitched
+predictions for a ROC, the figure layouts) are written and tested once here, so the chapter stays
+a sequence of calls and checks.
+
+Conventions:
+
+* a model *family* is one curve of Fig 2: ``"ELM"`` (``neuronio/elm/paper``, size ``d_m``),
+  ``"Branch-ELM"`` (``neuronio/branch-elm/*``, size ``d_m``), ``"LSTM"``
+  (``neuronio/lstm-<hidden>/paper``), ``"TCN"`` (``neuronio/tcn-*/ours``), ``"LIF"`` and
+  ``"simplest ELM"`` (Table S4);
+* the paper's numbers come from :mod:`elm.reference` only, and are drawn in
+  :data:`elm.plots.PAPER_COLOR`;
+* FLOPs are :func:`elm.counting.count_flops` over :data:`FLOPS_SEQ_LEN` steps, the sequence
+  length at which our count reproduces the FLOPs column of Tables S5–S7 (see
+  :func:`flops_seq_len_fit`).
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import orbax.checkpoint as ocp
+import yaml
+from flax import nnx
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
+
+from elm import configs, plots, reference
+from elm.counting import count_flops, count_params
+from elm.data import neuronio
+from elm.metrics import IGNORE_START_MS, MAX_SPIKES_PER_SIM, neuronio_predictions
+from elm.results import Record
+from elm.routing import make_routing
+from elm.train import TrainConfig, make_optimizer
+
+#: Sequence length of the FLOPs columns of Tables S5–S7 under our counting rule: the 500 ms
+#: training and evaluation window (App. B). :func:`flops_seq_len_fit` recovers it from the tables.
+FLOPS_SEQ_LEN = 500
+#: The "sufficiently good" spike-prediction threshold of Beniaguev et al. (2021), quoted in
+#: Section 3.1 of the paper ("0.991 AUC").
+AUC_THRESHOLD = 0.991
+#: Family -> (colour, marker), fixed so every figure of the chapter uses the same ones.
+FAMILY_STYLE: dict[str, tuple[str, str]] = {
+    "Branch-ELM": (plots.PALETTE[0], "o"),
+    "ELM": (plots.PALETTE[1], "s"),
+    "LSTM": (plots.PALETTE[2], "^"),
+    "TCN": (plots.PALETTE[3], "D"),
+    "LIF": (plots.PALETTE[5], "v"),
+    "simplest ELM": (plots.PALETTE[4], "P"),
+}
+FAMILIES = tuple(FAMILY_STYLE)
+#: The paper's table of each family (Appendix F, Table S4 for the tiny models).
+PAPER_TABLES = {"Branch-ELM": "table_s5_branch_elm_neuronio", "ELM": "table_s6_elm_neuronio",
+                "LSTM": "table_s7_lstm_neuronio"}
+#: The protocol's true-positive rates at low false-positive rates (Fig 4c), per run record.
+TP_METRICS = ("tp_at_fp_0.0025", "tp_at_fp_0.01")
+_TINY_ROWS = {"LIF": "classic LIF", "simplest ELM": "simplest ELM"}
+
+
+# --------------------------------------------------------------------------------------------
+# families and sizes
+
+
+def family_of(experiment: str) -> str:
+    """The Fig 2 family of an experiment name: ``"neuronio/lstm-15/paper"`` -> ``"LSTM"``."""
+    parts = experiment.split("/")
+    if len(parts) != 3 or parts[0] != "neuronio":
+        raise ValueError(f"not a NeuronIO experiment name: {experiment!r}")
+    kind = parts[1]
+    if kind == "elm":
+        return "ELM"
+    if kind == "branch-elm":
+        return "Branch-ELM"
+    if kind.startswith("lstm-"):
+        return "LSTM"
+    if kind.startswith("tcn-"):
+        return "TCN"
+    if kind == "lif":
+        return "LIF"
+    if kind == "simplest-elm":
+        return "simplest ELM"
+    raise ValueError(f"no Fig 2 family for {experiment!r}")
+
+
+def experiment_of(record: Record) -> configs.Experiment:
+    """The experiment a record ran (its name at its scale, with its overrides)."""
+    return configs.override(configs.get(record["experiment"], record["scale"]),
+                            record.get("overrides") or {})
+
+
+def size_label(experiment: configs.Experiment) -> str:
+    """The size a family's curve is drawn over: ``d_m=20``, ``hidden=15``, ``tcn-1m``..."""
+    family = family_of(experiment.name)
+    args = experiment.model_args
+    if family in ("ELM", "Branch-ELM"):
+        return f"d_m={args['d_m']}"
+    if family == "LSTM":
+        return f"hidden={args['hidden_size']}"
+    if family == "TCN":
+        return experiment.name.split("/")[1]
+    return "-"
+
+
+def abstract_model(experiment: configs.Experiment) -> nnx.Module:
+    """Shapes only (``nnx.eval_shape``): counting parameters or FLOPs allocates nothing."""
+    return nnx.eval_shape(lambda: experiment.build(nnx.Rngs(0)))
+
+
+def model_cost(experiment: configs.Experiment,
+               seq_len: int = FLOPS_SEQ_LEN) -> tuple[int, int]:
+    """(trainable parameters, forward FLOPs over ``seq_len`` steps) of an experiment's model."""
+    model = abstract_model(experiment)
+    return count_params(model), count_flops(model, seq_len)
+
+
+# --------------------------------------------------------------------------------------------
+# the paper's numbers
+
+
+@dataclass(frozen=True)
+class PaperPoint:
+    """One row of Tables S4–S7: a published model size and its published numbers."""
+
+    family: str
+    size: str
+    params: float
+    flops: float | None
+    rmse: float
+    rmse_std: float | None
+    auc: float
+    auc_std: float | None
+
+
+def paper_points(family: str) -> list[PaperPoint]:
+    """The published points of a family (Tables S5, S6, S7; Table S4 for LIF / simplest ELM);
+    an empty list for families the paper gives no table for (our TCN)."""
+    if family in PAPER_TABLES:
+        key = "hidden_size" if family == "LSTM" else "memory_units"
+        prefix = "hidden" if family == "LSTM" else "d_m"
+        return [PaperPoint(family, f"{prefix}={int(r[key])}", float(r["trainable_params"]),
+                           float(r["flops"]), float(r["voltage_rmse_mean"]),
+                           float(r["voltage_rmse_std"]), float(r["spike_auc_mean"]),
+                           float(r["spike_auc_std"]))
+                for r in reference.load(PAPER_TABLES[family])]
+    if family in _TINY_ROWS:
+        return [PaperPoint(family, "-", r["trainable_params"], None, r["soma_rmse"], None,
+                           r["spike_auc"], None)
+                for r in _table_s4() if r["model"].startswith(_TINY_ROWS[family])]
+    return []
+
+
+def _table_s4() -> list[dict[str, Any]]:
+    """Table S4's rows. Read here rather than with :func:`elm.reference.load`: the model name
+    "simplest ELM (1 memory unit, linear integration)" holds an unquoted comma in the CSV, so
+    the numbers are taken as the last three fields of each line."""
+    text = (resources.files("elm") / "reference_data"
+            / "table_s4_tiny_models_neuronio.csv").read_text()
+    header, *lines = [line for line in text.splitlines() if line.strip()]
+    names = header.split(",")
+    if names != ["model", "soma_rmse", "spike_auc", "trainable_params"]:
+        raise ValueError(f"Table S4 has unexpected columns {names}")
+    rows = []
+    for line in lines:
+        model, rmse, auc, params = line.rsplit(",", 3)
+        rows.append({"model": model.strip('"'), "soma_rmse": float(rmse),
+                     "spike_auc": float(auc), "trainable_params": float(params)})
+    return rows
+
+
+def flops_seq_len_fit(family: str, experiment: str,
+                      size_key: str | None = "d_m") -> list[dict[str, float]]:
+    """Per row of a paper table: our FLOPs per step and the sequence length that would make our
+    count equal the printed FLOPs (``paper FLOPs / ours per step``).
+
+    ``experiment`` is the configuration to count (e.g. ``neuronio/elm/paper``, with the row's
+    ``d_m`` as an override; LSTM rows use ``neuronio/lstm-<hidden>/paper`` and no override).
+    """
+    rows = []
+    for point in paper_points(family):
+        size = int(point.size.split("=")[1])
+        if family == "LSTM":
+            exp = configs.get(f"neuronio/lstm-{size}/paper")
+        else:
+            exp = configs.override(configs.get(experiment), {size_key: size})
+        per_step = count_flops(abstract_model(exp), 1)
+        rows.append({"size": size, "paper_flops": point.flops, "ours_per_step": per_step,
+                     "seq_len": point.flops / per_step,
+                     "relative_error_at_500": per_step * FLOPS_SEQ_LEN / point.flops - 1.0})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# results: one row per (experiment, overrides), mean and std over seeds
+
+
+def summary_rows(records: Iterable[Record], seq_len: int = FLOPS_SEQ_LEN) -> list[dict[str, Any]]:
+    """Our points for Fig 2 / Fig S1 and the tables: per (experiment, overrides), the family,
+    size, parameter count, FLOPs and the metrics' mean / std over seeds (complete runs only;
+    ``diverged`` and ``failed`` counts kept, as the paper reports divergent runs)."""
+    from elm.results import summarise
+
+    records = [r for r in records if r is not None]
+    rows = summarise(records, by=["experiment", "overrides", "scale"],
+                     metrics=["metrics.auc", "metrics.soma_rmse_mv"])
+    out = []
+    for row in rows:
+        exp = configs.override(configs.get(row["experiment"], row["scale"]),
+                               row["overrides"] or {})
+        params, flops = model_cost(exp, seq_len)
+        group = [r for r in records if r["experiment"] == row["experiment"]
+                 and (r.get("overrides") or {}) == (row["overrides"] or {})
+                 and r["scale"] == row["scale"]]
+        done = [r for r in group if r["status"] == "complete"]
+        # summarise names a metric by its last dotted part, which would cut "tp_at_fp_0.0025"
+        for metric in TP_METRICS:
+            values = np.asarray([float(r["metrics"].get(metric, np.nan)) for r in done])
+            row[f"{metric}_mean"] = float(values.mean()) if values.size else float("nan")
+            row[f"{metric}_std"] = float(values.std()) if values.size else float("nan")
+        steps = sorted({int(r.get("steps_done") or 0) for r in group})
+        out.append({**row, "family": family_of(row["experiment"]), "size": size_label(exp),
+                    "params": params, "flops": flops, "steps": steps,
+                    "wall_time_s": float(np.mean([r.get("wall_time_s") or np.nan
+                                                  for r in group]))})
+    return out
+
+
+def provenance(records: Iterable[Record]) -> dict[str, Any]:
+    """What a set of records shares, for captions: scales, data descriptions, whether any used
+    the stand-in, seeds, steps per run and the hardware they ran on."""
+    records = [r for r in records if r is not None]
+    data = sorted({(r.get("data") or {}).get("description", "unknown") for r in records})
+    return {"n_runs": len(records),
+            "scales": sorted({r["scale"] for r in records}),
+            "data": data,
+            "stand_in": any((r.get("data") or {}).get("stand_in", False) for r in records),
+            "seeds": sorted({int(r["seed"]) for r in records}),
+            "steps": sorted({int(r.get("steps_done") or 0) for r in records}),
+            "hardware": sorted({(r.get("hardware") or {}).get("device_kind", "?")
+                                for r in records})}
+
+
+def caption(prov: Mapping[str, Any]) -> str:
+    """A one-line caption: scale, data, seeds, steps (from :func:`provenance`)."""
+    data = "; ".join(prov["data"])
+    if prov["stand_in"]:
+        data = f"STAND-IN data, not NeuronIO ({data})"
+    steps = "/".join(str(s) for s in prov["steps"]) or "?"
+    return (f"scale {'/'.join(prov['scales'])}; {data}; seeds {prov['seeds']}; "
+            f"{steps} training steps per run")
+
+
+def best_row(rows: Sequence[Mapping[str, Any]], family: str,
+             metric: str = "auc") -> Mapping[str, Any] | None:
+    """The row of ``family`` with the highest mean ``metric`` (``"auc"``; lowest for
+    ``"soma_rmse_mv"``) among rows with a complete run, or None."""
+    done = [r for r in rows if r["family"] == family and r["n"] > 0
+            and np.isfinite(r[f"{metric}_mean"])]
+    if not done:
+        return None
+    sign = -1.0 if metric == "soma_rmse_mv" else 1.0
+    return max(done, key=lambda r: sign * r[f"{metric}_mean"])
+
+
+def nearest_row(rows: Sequence[Mapping[str, Any]], family: str,
+                params: float) -> Mapping[str, Any] | None:
+    """The row of ``family`` (with a complete run) whose parameter count is nearest
+    ``params`` on a log scale, or None."""
+    done = [r for r in rows if r["family"] == family and r["n"] > 0]
+    if not done:
+        return None
+    return min(done, key=lambda r: abs(np.log(r["params"] / params)))
+
+
+def best_record(records: Sequence[Record], rows: Sequence[Mapping[str, Any]], family: str,
+                size: str | None = None) -> tuple[Record | None, Mapping[str, Any] | None]:
+    """A family's run to show: the row of ``size`` if it was trained, else the family's best
+    row by AUC; and of that row's seeds, the record with the highest AUC. (None, None) when the
+    family has no complete run."""
+    row = next((r for r in rows if r["family"] == family and r["size"] == size and r["n"] > 0),
+               None) if size else None
+    row = row or best_row(rows, family)
+    if row is None:
+        return None, None
+    candidates = [r for r in records if r is not None and r["status"] == "complete"
+                  and r["experiment"] == row["experiment"]
+                  and (r.get("overrides") or {}) == (row["overrides"] or {})
+                  and r["scale"] == row["scale"]]
+    return max(candidates, key=lambda r: r["metrics"]["auc"]), row
+
+
+def experiment_for(family: str, size: int | None = None) -> configs.Experiment:
+    """Our configuration of a family at a paper size (``d_m`` or LSTM hidden size), at paper
+    scale: ``("ELM", 20)`` -> ``neuronio/elm/paper`` with ``d_m=20``."""
+    if family == "ELM":
+        return configs.override(configs.get("neuronio/elm/paper"), {"d_m": size})
+    if family == "Branch-ELM":
+        return configs.override(configs.get("neuronio/branch-elm/paper"), {"d_m": size})
+    if family == "LSTM":
+        return configs.get(f"neuronio/lstm-{size}/paper")
+    if family == "LIF":
+        return configs.get("neuronio/lif/paper")
+    if family == "simplest ELM":
+        return configs.get("neuronio/simplest-elm/paper")
+    raise ValueError(f"no paper configuration for family {family!r}")
+
+
+def select_runs(runs: Sequence[Any], families: Sequence[str], per_family: int = 1) -> list[Any]:
+    """The first ``per_family`` runs (:class:`elm.sweep.RunSpec`) of each of ``families``, in
+    the spec's order: how a smaller scale takes a subset of a spec."""
+    taken: dict[str, int] = {}
+    out = []
+    for r in runs:
+        family = family_of(r.experiment)
+        if family in families and taken.get(family, 0) < per_family:
+            taken[family] = taken.get(family, 0) + 1
+            out.append(r)
+    return out
+
+
+def paper_table(family: str, rows: Sequence[Mapping[str, Any]],
+                seq_len: int = FLOPS_SEQ_LEN) -> tuple[list[str], list[list[Any]]]:
+    """Tables S5 / S6 / S7 (``family`` Branch-ELM / ELM / LSTM) with ours beside the paper's:
+    per published size, parameters and FLOPs (ours counted for our configuration at that size,
+    whether or not it was trained), voltage RMSE and spike AUC (paper mean ± std; ours mean ±
+    std over seeds where the size was trained, "not run" otherwise). Returns header and rows."""
+    header = ["size", "params: paper", "params: ours", "FLOPs: paper", f"FLOPs: ours ({seq_len})",
+              "RMSE: paper", "RMSE: ours", "AUC: paper", "AUC: ours", "seeds (ours)"]
+    body = []
+    for point in paper_points(family):
+        params, flops = model_cost(experiment_for(family, size_value(point.size)), seq_len)
+        ours = [r for r in rows if r["family"] == family and r["size"] == point.size
+                and r["n"] > 0]
+        if ours:
+            r = ours[0]
+            seeds = r["n"]
+            rmse = pm(r["soma_rmse_mv_mean"], r["soma_rmse_mv_std"] if seeds > 1 else None)
+            auc = pm(r["auc_mean"], r["auc_std"] if seeds > 1 else None, 4)
+        else:
+            seeds, rmse, auc = 0, "not run", "not run"
+        body.append([point.size, f"{point.params:,.0f}", f"{params:,}",
+                     f"{point.flops / 1e6:.2f}M", f"{flops / 1e6:.2f}M",
+                     pm(point.rmse, point.rmse_std), rmse, pm(point.auc, point.auc_std, 4), auc,
+                     seeds])
+    return header, body
+
+
+# --------------------------------------------------------------------------------------------
+# restoring a trained model from its run's checkpoint
+
+
+def _run_folder(source: Record | str | Path, store_root: str | Path | None) -> Path:
+    if isinstance(source, Mapping):
+        if store_root is None:
+            from elm.results import default_root
+
+            store_root = default_root()
+        return Path(store_root) / "runs" / source["run_id"]
+    return Path(source)
+
+
+def _experiment_for(source: Record | str | Path, folder: Path,
+                    experiment: configs.Experiment | str | None) -> configs.Experiment:
+    if isinstance(experiment, configs.Experiment):
+        return experiment
+    if isinstance(source, Mapping):
+        if experiment is not None and experiment != source["experiment"]:
+            raise ValueError(f"the record ran {source['experiment']!r}, not {experiment!r}")
+        return experiment_of(source)
+    params = folder / "parameters.yaml"  # written by elm.sweep for every run it launches
+    saved = yaml.safe_load(params.read_text()) if params.is_file() else {}
+    name = experiment or saved.get("experiment")
+    if name is None:
+        raise ValueError(f"{folder}: pass the experiment (no record and no parameters.yaml)")
+    if saved and saved.get("experiment") not in (None, name):
+        raise ValueError(f"{folder} ran {saved['experiment']!r}, not {name!r}")
+    return configs.override(configs.get(name, saved.get("scale", "paper")),
+                            saved.get("overrides") or {})
+
+
+def load_trained(source: Record | str | Path,
+                 experiment: configs.Experiment | str | None = None, *,
+                 store_root: str | Path | None = None, step: int | None = None) -> nnx.Module:
+    """The model a run trained, restored from its final orbax checkpoint.
+
+    ``source`` is the run's record (its folder is ``<store_root>/runs/<run_id>``, ``store_root``
+    defaulting to :func:`elm.results.default_root`) or the run's folder itself. ``experiment``
+    (a name or an :class:`elm.configs.Experiment`) says which model to build; from a record it
+    is read from the record, from a folder from the ``parameters.yaml`` a sweep writes there.
+    ``step`` picks a checkpoint (default: the latest, which is the final one of a finished run).
+
+    The checkpoint is the pure dict ``{"model", "optimizer", "losses"}`` that
+    :func:`elm.train.train` saves; the optimiser is rebuilt only as the restore template.
+    """
+    folder = _run_folder(source, store_root)
+    exp = _experiment_for(source, folder, experiment)
+    directory = (folder / "checkpoints").resolve()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no checkpoints (has the run been trained here?)")
+    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
+        enable_async_checkpointing=False))
+    try:
+        step = manager.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"{directory}: no finished checkpoint")
+        model = exp.build(nnx.Rngs(0))
+        train = exp.train
+        optimizer = nnx.Optimizer(model, make_optimizer(TrainConfig(
+            steps=max(1, train.steps), learning_rate=train.learning_rate,
+            optimizer=train.optimizer, schedule=train.schedule)), wrt=nnx.Param)
+        template = {"model": nnx.to_pure_dict(nnx.state(model)),
+                    "optimizer": nnx.to_pure_dict(nnx.state(optimizer)),
+                    "losses": np.zeros(step, np.float64)}
+        restored = manager.restore(step, args=ocp.args.StandardRestore(template))
+    finally:
+        manager.close()
+    state = nnx.state(model)
+    nnx.replace_by_pure_dict(state, restored["model"])
+    nnx.update(model, state)
+    if isinstance(source, Mapping) and source.get("steps_done") not in (None, step):
+        raise ValueError(f"checkpoint step {step} is not the record's final step "
+                         f"{source['steps_done']}")
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# the protocol's predictions, for Fig 4b and the ROC of Fig 4c
+
+
+@dataclass
+class Predictions:
+    """Stitched whole-simulation predictions over evaluation files (the protocol of
+    :mod:`elm.metrics`): spikes, spike probability, true and predicted soma (mV re bias),
+    shapes ``(n_sim, T)``; ``keep`` marks the simulations the protocol evaluates."""
+
+    spikes: np.ndarray
+    spike_prob: np.ndarray
+    soma_true: np.ndarray
+    soma_pred: np.ndarray
+    keep: np.ndarray
+
+    def evaluated(self) -> tuple[np.ndarray, np.ndarray]:
+        """Spike labels and probabilities exactly as the protocol scores them (simulations with
+        more than 24 spikes dropped, the first 500 ms ignored), flattened."""
+        y = self.spikes[self.keep, IGNORE_START_MS:].ravel()
+        p = self.spike_prob[self.keep, IGNORE_START_MS:].ravel()
+        return y, p
+
+    def roc(self) -> tuple[np.ndarray, np.ndarray]:
+        """(false-positive rate, true-positive rate) of the spike prediction."""
+        y, p = self.evaluated()
+        fpr, tpr, _ = roc_curve(y, p)
+        return fpr, tpr
+
+
+def predict_files(model: nnx.Module, files: Sequence[str | Path],
+                  batch_size: int | None = None) -> Predictions:
+    """The protocol's stitched predictions of ``model`` on NeuronIO ``files`` (raw outputs:
+    channel 0 spike logit, channel 1 soma in training scale; soma re-standardised per file as
+    :func:`elm.metrics.evaluate_neuronio` does by default)."""
+    from elm.tasks import predictor
+
+    predict = predictor(model)
+    parts = []
+    for path in files:
+        X, spikes, soma = neuronio.load_file(path)
+        prob, pred, true = neuronio_predictions(predict, X, soma, batch_size=batch_size)
+        parts.append((spikes.astype(np.int64), prob, true, pred))
+    spikes, prob, true, pred = (np.concatenate(a) for a in zip(*parts, strict=True))
+    keep = spikes.sum(axis=1) <= MAX_SPIKES_PER_SIM
+    return Predictions(spikes, prob, true, pred, keep)
+
+
+def eval_files(record: Record, data_dir: str | Path | None = None) -> list[Path]:
+    """The test files a record's evaluation used (its ``eval_files`` first files of the split
+    of its data folder)."""
+    folder = (record.get("data") or {}).get("dir") or neuronio.resolve_data_dir(data_dir)
+    split = neuronio.discover(folder)
+    n = int((record.get("metrics") or {}).get("eval_files") or len(split.test))
+    return split.test[:n]
+
+
+def busiest_window(spikes: np.ndarray, length: int = 2000,
+                   skip: int = IGNORE_START_MS) -> tuple[int, int]:
+    """``(start, stop)`` of the ``length``-step window of a spike train ``(T,)`` with the most
+    spikes, starting at ``skip`` or later (the first earliest among ties); the whole train if it
+    is shorter than ``skip + length``."""
+    spikes = np.asarray(spikes).astype(np.int64)
+    if spikes.shape[0] < skip + length:
+        return 0, spikes.shape[0]
+    counts = np.convolve(spikes[skip:], np.ones(length, np.int64), mode="valid")
+    start = skip + int(np.argmax(counts))
+    return start, start + length
+
+
+def busiest_simulation(spikes: np.ndarray, keep: np.ndarray | None = None) -> int:
+    """Index of the simulation ``(n_sim, T)`` with the most output spikes among those the
+    protocol evaluates (at most 24 spikes, or ``keep``)."""
+    counts = np.asarray(spikes).sum(axis=1).astype(np.int64)  # the reader's spikes are uint8
+    keep = counts <= MAX_SPIKES_PER_SIM if keep is None else np.asarray(keep, bool)
+    if not keep.any():
+        raise ValueError("no simulation is kept by the protocol")
+    return int(np.argmax(np.where(keep, counts, -1)))
+
+
+def tp_at(fpr: np.ndarray, tpr: np.ndarray, fp_rate: float) -> float:
+    """TPR interpolated at ``fp_rate`` (for reading a ROC curve; the protocol's own
+    ``tp_at_fp`` picks the nearest ROC point instead)."""
+    return float(np.interp(fp_rate, fpr, tpr))
+
+
+# --------------------------------------------------------------------------------------------
+# figures
+
+
+def _x_of(row: Mapping[str, Any] | PaperPoint, axis: str) -> float | None:
+    if isinstance(row, PaperPoint):
+        return row.params if axis == "params" else row.flops
+    return float(row[axis])
+
+
+def wrap(text: str, width: int = 150) -> str:
+    """A long figure title broken into lines (a one-line suptitle would widen the figure)."""
+    return "\n".join(textwrap.wrap(text, width)) if text else text
+
+
+def _title(fig: Figure, text: str) -> None:
+    if text:
+        fig.suptitle(wrap(text), x=0.01, ha="left")
+
+
+def plot_scaling(rows: Sequence[Mapping[str, Any]], axis: str = "params", *,
+                 families: Sequence[str] = FAMILIES, title: str = "",
+                 paper: bool = True) -> Figure:
+    """Fig 2b,c (``axis="params"``) or Fig S1 (``axis="flops"``): voltage RMSE and spike AUC of
+    every family against trainable parameters or FLOPs (log x), ours in colour (mean, with
+    the seed std as error bar when there are several seeds), the paper's Tables S4–S7 in grey,
+    and the 0.991 AUC threshold."""
+    if axis not in ("params", "flops"):
+        raise ValueError(f"axis must be 'params' or 'flops', got {axis!r}")
+    fig, (ax_v, ax_s) = plt.subplots(1, 2, figsize=(8.0, 3.4))
+    for family in families:
+        color, marker = FAMILY_STYLE[family]
+        ours = sorted((r for r in rows if r["family"] == family and r["n"] > 0),
+                      key=lambda r: r[axis])
+        if ours:
+            x = [_x_of(r, axis) for r in ours]
+            for ax, key in ((ax_v, "soma_rmse_mv"), (ax_s, "auc")):
+                y = [r[f"{key}_mean"] for r in ours]
+                err = [r[f"{key}_std"] if r["n"] > 1 else 0.0 for r in ours]
+                ax.errorbar(x, y, yerr=err, color=color, marker=marker, ms=4, lw=1,
+                            capsize=2, label=f"{family} (ours)")
+        points = [p for p in paper_points(family) if _x_of(p, axis) is not None] if paper else []
+        if points:
+            x = [_x_of(p, axis) for p in points]
+            for ax, attr in ((ax_v, "rmse"), (ax_s, "auc")):
+                y = [getattr(p, attr) for p in points]
+                err = [getattr(p, f"{attr}_std") or 0.0 for p in points]
+                ax.errorbar(x, y, yerr=err, color=plots.PAPER_COLOR, marker=marker, ms=4,
+                            lw=0.8, ls="--" if len(points) > 1 else "none", capsize=2,
+                            mfc="white", label=f"{family} (paper)")
+    ax_s.axhline(AUC_THRESHOLD, color="black", lw=0.6, ls=":",
+                 label=f"{AUC_THRESHOLD} AUC (Beniaguev et al.)")
+    xlabel = ("trainable parameters" if axis == "params"
+              else f"FLOPs per sample ({FLOPS_SEQ_LEN} steps)")
+    for ax in (ax_v, ax_s):
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel + " (log)")
+    ax_v.set_ylabel("soma RMSE (mV, re-standardised)")
+    ax_s.set_ylabel("spike ROC AUC")
+    ax_v.set_title("b) voltage prediction (lower is better)" if axis == "params"
+                   else "a) voltage prediction (lower is better)")
+    ax_s.set_title("c) spike prediction (higher is better)" if axis == "params"
+                   else "b) spike prediction (higher is better)")
+    handles, labels = ax_s.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=7)
+    _title(fig, title)
+    return fig
+
+
+def plot_sample(X: np.ndarray, spikes: np.ndarray, soma: np.ndarray, *, start: int = 0,
+                stop: int | None = None, title: str = "") -> Figure:
+    """Fig 2a: one simulation's synaptic input raster (excitatory red, inhibitory blue), its
+    somatic voltage and output spikes. ``X`` (T, 1278) binary, excitatory channels first;
+    ``soma`` in mV; ``spikes`` (T,) binary."""
+    stop = X.shape[0] if stop is None else stop
+    t = np.arange(start, stop)
+    half = X.shape[1] // 2
+    fig, (ax_in, ax_v) = plt.subplots(2, 1, sharex=True, figsize=(8.0, 4.2),
+                                      gridspec_kw={"height_ratios": [2.2, 1.0]})
+    for rows, color, name in ((slice(0, half), plots.EXCITATORY, "excitatory"),
+                              (slice(half, None), plots.INHIBITORY, "inhibitory")):
+        t_idx, ch = np.nonzero(X[start:stop, rows])
+        ax_in.scatter(t[t_idx], ch + (rows.start or 0), s=0.3, color=color, marker="s",
+                      linewidths=0, rasterized=True, label=f"{name} ({half} channels)")
+    ax_in.set_ylim(-0.5, X.shape[1] - 0.5)
+    ax_in.set_ylabel("input channel")
+    ax_in.set_title(f"a) synaptic input: {int(X[start:stop].sum())} input spikes in "
+                    f"{stop - start} ms")
+    ax_in.legend(loc="upper right", markerscale=10, ncols=2, frameon=True, framealpha=0.9,
+                 edgecolor="none")
+    ax_v.plot(t, soma[start:stop], color="black", lw=0.8, label="somatic voltage")
+    ax_v.axhline(neuronio.SOMA_THRESHOLD_MV, color=plots.PAPER_COLOR, lw=0.6, ls=":",
+                 label=f"clip for the voltage target ({neuronio.SOMA_THRESHOLD_MV:g} mV)")
+    spike_t = t[np.flatnonzero(spikes[start:stop])]
+    ax_v.plot(spike_t, np.full(spike_t.shape, float(np.max(soma[start:stop])) + 3.0), "v",
+              color=plots.PALETTE[5], ms=4, label=f"output spikes ({spike_t.size})")
+    ax_v.set_ylabel("soma (mV)")
+    ax_v.set_xlabel("time (ms)")
+    ax_v.set_title("output: somatic voltage and spikes")
+    ax_v.legend(loc="upper right", ncols=3, fontsize=7)
+    _title(fig, title)
+    return fig
+
+
+def plot_branch_elm(config, *, title: str = "") -> Figure:
+    """Fig 4a, drawn from the routing the model uses (:func:`elm.routing.make_routing`):
+    left, which input channel feeds each synapse slot of each branch (excitatory red,
+    inhibitory blue; masked slots left out); right, the Branch-ELM's path from inputs to
+    outputs with the sizes of ``config``."""
+    c = config
+    index, mask = make_routing(c.routing, c.num_input, c.branches, c.d_brch,
+                               np.random.default_rng(c.routing_seed))
+    half = c.num_input // 2
+    slot_branch = np.repeat(np.arange(c.branches), c.d_brch)
+    fig, (ax_r, ax_d) = plt.subplots(1, 2, figsize=(8.0, 3.6),
+                                     gridspec_kw={"width_ratios": [1.0, 1.25]})
+    ok = mask.astype(bool)
+    for sel, color, name in ((index < half, plots.EXCITATORY, "excitatory channel"),
+                             (index >= half, plots.INHIBITORY, "inhibitory channel")):
+        keep = ok & sel
+        ax_r.scatter(index[keep], slot_branch[keep], s=0.6, color=color, marker="s",
+                     linewidths=0, rasterized=True, label=name)
+    ax_r.set_xlim(-5, c.num_input + 5)
+    ax_r.set_ylim(c.branches - 0.5, -0.5)
+    ax_r.set_xlabel("input channel (0–638 excitatory, 639–1277 inhibitory)")
+    ax_r.set_ylabel("branch")
+    per_channel = np.bincount(index[ok], minlength=c.num_input)
+    ax_r.set_title(f"a) routing '{c.routing}': {c.branches} branches × {c.d_brch} synapses\n"
+                   f"{int(ok.sum())} valid slots; each channel on {per_channel.min()}–"
+                   f"{per_channel.max()} synapses", loc="left")
+    ax_r.legend(loc="lower left", markerscale=8, ncols=1, fontsize=7, frameon=True,
+                framealpha=0.9, edgecolor="none")
+    # block diagram of the forward path, with the config's sizes
+    n_w = 2 * (c.branches + c.d_m) * c.hidden
+    boxes = [
+        (f"{c.num_input} inputs\n(+1 exc, −1 inh)", "0.92"),
+        (f"{c.num_synapse} synapses\n$s_t$: $w_s$, $\\tau_s$={c.tau_s:g} ms", "#fde0dd"),
+        (f"{c.branches} branch sums\n(linear)", "#e0ecf4"),
+        (f"MLP $w_p$: [{c.branches}+{c.d_m}] → {c.hidden}\n→ {c.d_m}, scaled tanh", "#fff7bc"),
+        (f"{c.d_m} memory units $m_t$\n$\\tau_m$ {c.tau_m_init[0]:g}–{c.tau_m_init[1]:g} ms, "
+         f"λ={c.lambda_value:g}", "#e5f5e0"),
+        (f"$w_y$: {c.d_m} → {c.num_output}\n(spike logit, soma)", "0.92"),
+    ]
+    ax_d.set_xlim(0, 1)
+    ax_d.set_ylim(0, len(boxes))
+    ax_d.axis("off")
+    for i, (text, face) in enumerate(boxes):
+        y = len(boxes) - i - 0.5
+        ax_d.text(0.5, y, text, ha="center", va="center", fontsize=7.5,
+                  bbox={"boxstyle": "round,pad=0.35", "fc": face, "ec": "0.4", "lw": 0.6})
+        if i < len(boxes) - 1:
+            ax_d.annotate("", xy=(0.5, y - 0.62), xytext=(0.5, y - 0.38),
+                          arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8})
+    y_mlp, y_mem = len(boxes) - 3.5, len(boxes) - 4.5
+    ax_d.annotate("", xy=(0.72, y_mlp), xytext=(0.72, y_mem),
+                  arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8,
+                              "connectionstyle": "arc3,rad=0.6"})
+    ax_d.text(0.8, (y_mlp + y_mem) / 2, "$\\kappa_m \\odot m_{t-1}$\n(recurrence)", fontsize=7,
+              va="center")
+    ax_d.set_title(f"b) forward path (first MLP layer: {n_w // 2} weights)", loc="left")
+    _title(fig, title)
+    return fig
+
+
+def plot_prediction(pred: Predictions, sim: int, *, start: int = 0, stop: int | None = None,
+                    label: str = "Branch-ELM", title: str = "") -> Figure:
+    """Fig 4b: one test simulation's soma and spike probability, prediction against truth."""
+    stop = pred.spikes.shape[1] if stop is None else stop
+    t = np.arange(start, stop)
+    fig, (ax_v, ax_p) = plt.subplots(2, 1, sharex=True, figsize=(8.0, 3.6),
+                                     gridspec_kw={"height_ratios": [1.6, 1.0]})
+    ax_v.plot(t, pred.soma_true[sim, start:stop], color="black", lw=0.9, label="target")
+    ax_v.plot(t, pred.soma_pred[sim, start:stop], color=plots.PALETTE[0], lw=0.9,
+              label=f"{label} prediction")
+    ax_v.set_ylabel("soma (mV re −67.7)")
+    ax_v.legend(loc="upper right", ncols=2)
+    ax_v.set_title("somatic voltage (clipped at −55 mV; prediction re-standardised as the "
+                   "protocol)")
+    ax_p.plot(t, pred.spike_prob[sim, start:stop], color=plots.PALETTE[0], lw=0.9,
+              label="predicted spike probability")
+    spike_t = t[np.flatnonzero(pred.spikes[sim, start:stop])]
+    ax_p.vlines(spike_t, 0, 1, color="black", lw=0.8, label=f"output spikes ({spike_t.size})")
+    ax_p.set_ylim(0, 1.05)
+    ax_p.set_ylabel("P(spike)")
+    ax_p.set_xlabel("time (ms)")
+    ax_p.legend(loc="upper right", ncols=2)
+    _title(fig, title)
+    return fig
+
+
+def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+             colors: Mapping[str, str] | None = None, *,
+             fp_marks: Sequence[float] = (0.0025, 0.01), title: str = "") -> Figure:
+    """Fig 4c: ROC curves (false-positive rate on a log axis, where the models differ) with the
+    TP rates at the protocol's low FP rates marked."""
+    fig, (ax_full, ax_low) = plt.subplots(1, 2, figsize=(8.0, 3.2))
+    for i, (name, (fpr, tpr)) in enumerate(curves.items()):
+        color = (colors or {}).get(name, plots.PALETTE[i % len(plots.PALETTE)])
+        ax_full.plot(fpr, tpr, color=color, label=name)
+        ax_low.plot(fpr, tpr, color=color)
+        for fp in fp_marks:
+            ax_low.plot([fp], [tp_at(fpr, tpr, fp)], "o", color=color, ms=3)
+    ax_full.plot([0, 1], [0, 1], color="0.7", lw=0.6, ls=":")
+    ax_full.set(xlabel="false-positive rate", ylabel="true-positive rate",
+                title="a) ROC of the spike prediction")
+    for fp in fp_marks:
+        ax_low.axvline(fp, color="0.6", lw=0.6, ls=":")
+    ax_low.set_xscale("log")
+    ax_low.set_xlim(1e-4, 0.1)
+    ax_low.set(xlabel="false-positive rate (log)", ylabel="true-positive rate",
+               title=f"b) low FP rates (dots: TP at FP {', '.join(f'{f:g}' for f in fp_marks)})")
+    ax_full.legend(loc="lower right", fontsize=7)
+    _title(fig, title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# table cells
+
+
+def pm(mean: float | None, std: float | None = None, digits: int = 3) -> str:
+    """``"0.638 ± 0.003"``; ``"n/a"`` for a missing or NaN mean; no ``±`` without a std."""
+    if mean is None or not np.isfinite(mean):
+        return "n/a"
+    if std is None or not np.isfinite(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def size_value(size: str) -> int | None:
+    """``"d_m=20"`` -> 20, ``"hidden=15"`` -> 15, anything else -> None."""
+    match = re.fullmatch(r"[a-z_]+=(\d+)", size)
+    return int(match.group(1)) if match else None

@@ -1,0 +1,223 @@
+"""The NeuronIO chapter's library: families, the paper's points, counts, restoring trained
+models from their checkpoints, the protocol's predictions and the figures."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import yaml
+from flax import nnx
+from sklearn.metrics import roc_auc_score
+
+from elm import configs
+from elm import neuronio_figures as nf
+from elm.counting import count_params
+from elm.metrics import IGNORE_START_MS
+from elm.run import run, run_dir
+
+
+def test_every_neuronio_experiment_has_a_family():
+    neuronio_names = [n for n in configs.names() if n.startswith("neuronio/")]
+    families = {n: nf.family_of(n) for n in neuronio_names}
+    assert set(families.values()) == set(nf.FAMILIES)
+    assert families["neuronio/lstm-250/paper"] == "LSTM"
+    assert families["neuronio/branch-elm/released"] == "Branch-ELM"
+    assert families["neuronio/tcn-1m/ours"] == "TCN"
+    for bad in ("shd/elm/paper", "neuronio/gru/paper", "neuronio"):
+        with pytest.raises(ValueError):
+            nf.family_of(bad)
+
+
+def test_paper_points_come_from_the_reference_tables():
+    counts = {f: len(nf.paper_points(f)) for f in nf.FAMILIES}
+    assert counts == {"Branch-ELM": 7, "ELM": 8, "LSTM": 6, "TCN": 0, "LIF": 1,
+                      "simplest ELM": 1}
+    (lif,) = nf.paper_points("LIF")
+    assert (lif.params, lif.rmse, lif.auc, lif.flops) == (1280, 2.29, 0.9117, None)
+    (simplest,) = nf.paper_points("simplest ELM")
+    assert simplest.params == 1286 and simplest.auc == 0.9255
+    b20 = next(p for p in nf.paper_points("Branch-ELM") if p.size == "d_m=20")
+    assert (b20.params, b20.flops, b20.auc, b20.auc_std) == (8100, 18.27e6, 0.9924, 0.0002)
+    assert [p.size for p in nf.paper_points("LSTM")][:2] == ["hidden=15", "hidden=25"]
+
+
+def test_model_costs_match_the_papers_exact_counts():
+    lstm15, _ = nf.model_cost(configs.get("neuronio/lstm-15/paper"))
+    lstm50, _ = nf.model_cost(configs.get("neuronio/lstm-50/paper"))
+    assert (lstm15, lstm50) == (77_672, 265_902)  # Table S7 (printed 77.67K, 265.9K)
+    assert nf.model_cost(configs.get("neuronio/lif/paper"))[0] == 1280  # Table S4
+    assert nf.model_cost(configs.get("neuronio/simplest-elm/paper"))[0] == 1286  # Table S4
+    assert nf.model_cost(configs.get("neuronio/branch-elm/released"))[0] == 8002
+    params, flops = nf.model_cost(configs.get("neuronio/lstm-15/paper"), seq_len=10)
+    assert flops * 50 == nf.model_cost(configs.get("neuronio/lstm-15/paper"))[1]
+    assert params == lstm15
+
+
+def test_the_flops_columns_are_500_steps_of_our_count():
+    lstm = nf.flops_seq_len_fit("LSTM", "neuronio/lstm-15/paper")
+    assert len(lstm) == 6
+    assert all(abs(r["relative_error_at_500"]) < 1e-3 for r in lstm)
+    elm_rows = nf.flops_seq_len_fit("ELM", "neuronio/elm/paper")
+    assert all(abs(r["relative_error_at_500"]) < 0.025 for r in elm_rows)
+    d20 = next(r for r in elm_rows if r["size"] == 20)
+    assert d20["paper_flops"] == 55.38e6 and 500 < d20["seq_len"] < 510
+
+
+def test_size_labels_and_cells():
+    assert nf.size_label(configs.override(configs.get("neuronio/elm/paper"), {"d_m": 35})) \
+        == "d_m=35"
+    assert nf.size_label(configs.get("neuronio/lstm-25/paper")) == "hidden=25"
+    assert nf.size_label(configs.get("neuronio/tcn-30k/ours")) == "tcn-30k"
+    assert nf.size_label(configs.get("neuronio/lif/paper")) == "-"
+    assert nf.size_value("d_m=20") == 20 and nf.size_value("tcn-1m") is None
+    assert nf.pm(0.63812, 0.0031) == "0.638 ± 0.003"
+    assert nf.pm(0.5, float("nan")) == "0.500" and nf.pm(float("nan")) == "n/a"
+    assert nf.pm(None) == "n/a"
+
+
+def _record(experiment, seed, auc, rmse, overrides=None, status="complete", stand_in=True):
+    return {"run_id": f"{experiment}-{seed}-{overrides}", "experiment": experiment,
+            "overrides": overrides or {}, "seed": seed, "scale": "demo", "status": status,
+            "steps_done": 300, "wall_time_s": 10.0,
+            "hardware": {"device_kind": "cpu"},
+            "data": {"description": "stand-in" if stand_in else "real", "stand_in": stand_in},
+            "metrics": None if status != "complete" else {
+                "auc": auc, "soma_rmse_mv": rmse, "tp_at_fp_0.0025": 0.1,
+                "tp_at_fp_0.01": 0.2}}
+
+
+def test_summary_rows_group_seeds_and_add_costs():
+    records = [_record("neuronio/elm/paper", 0, 0.90, 1.0, {"d_m": 10}),
+               _record("neuronio/elm/paper", 1, 0.92, 2.0, {"d_m": 10}),
+               _record("neuronio/elm/paper", 2, None, None, {"d_m": 10}, status="diverged"),
+               _record("neuronio/lif/paper", 0, 0.8, 3.0), None]
+    rows = nf.summary_rows(records)
+    assert len(rows) == 2
+    elm_row = next(r for r in rows if r["family"] == "ELM")
+    assert elm_row["n"] == 2 and elm_row["diverged"] == 1 and elm_row["size"] == "d_m=10"
+    assert math.isclose(elm_row["auc_mean"], 0.91) and math.isclose(elm_row["auc_std"], 0.01)
+    assert elm_row["params"] == 27_300 and elm_row["flops"] == 500 * 55_884
+    assert elm_row["steps"] == [300] and elm_row["tp_at_fp_0.0025_mean"] == 0.1
+    lif = next(r for r in rows if r["family"] == "LIF")
+    assert lif["params"] == 1280 and lif["soma_rmse_mv_mean"] == 3.0
+    prov = nf.provenance(records)
+    assert prov["stand_in"] and prov["seeds"] == [0, 1, 2] and prov["n_runs"] == 4
+    text = nf.caption(prov)
+    assert "STAND-IN" in text and "demo" in text and "300" in text
+    assert "STAND-IN" not in nf.caption(nf.provenance([_record("neuronio/lif/paper", 0, 0.8,
+                                                                3.0, stand_in=False)]))
+
+
+def test_predictions_are_scored_as_the_protocol():
+    rng = np.random.default_rng(0)
+    spikes = np.zeros((3, 1000), np.int64)
+    spikes[0, [600, 700]] = 1
+    spikes[1, 600:630] = 1  # 30 spikes: dropped by the protocol (> 24)
+    spikes[2, [100, 800]] = 1  # the spike at 100 ms lies in the ignored start
+    prob = rng.uniform(size=spikes.shape)
+    soma = rng.normal(size=spikes.shape)
+    pred = nf.Predictions(spikes, prob, soma, soma, spikes.sum(axis=1) <= 24)
+    y, _ = pred.evaluated()
+    assert y.size == 2 * (1000 - IGNORE_START_MS) and y.sum() == 3
+    fpr, tpr = pred.roc()
+    assert fpr[0] == 0 and fpr[-1] == 1 and tpr[-1] == 1
+    assert nf.tp_at(np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.8, 1.0]), 0.25) == 0.4
+    assert nf.busiest_simulation(spikes) == 0  # simulation 1 has the most spikes but is dropped
+    assert nf.busiest_simulation(spikes.astype(np.uint8)) == 0  # the reader's dtype
+    assert nf.busiest_simulation(spikes, keep=[False, False, True]) == 2
+    train = np.zeros(6000, np.int64)
+    train[[100, 200, 4100, 4200, 4300]] = 1
+    assert nf.busiest_window(train, 2000) == (2301, 4301)  # earliest window holding all three
+    assert nf.busiest_window(train[:1000], 2000) == (0, 1000)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny Branch-ELM trained for 3 steps at smoke scale into a results store."""
+    root = tmp_path_factory.mktemp("store")
+    overrides = {"d_m": 2}
+    record = run("neuronio/branch-elm/paper", scale="smoke", seed=1, out_dir=root,
+                 overrides=overrides, progress=False)
+    return root, record
+
+
+def test_load_trained_restores_the_final_checkpoint(trained):
+    root, record = trained
+    model = nf.load_trained(record, store_root=root)
+    assert count_params(model) == record["params"]
+    fresh = configs.override(configs.get("neuronio/branch-elm/paper", "smoke"), {"d_m": 2})
+    untrained = fresh.build(nnx.Rngs(1))
+    assert not np.allclose(model.w_y.kernel[...], untrained.w_y.kernel[...])  # trained weights
+    # the protocol's predictions of the restored model reproduce the record's metrics
+    pred = nf.predict_files(model, nf.eval_files(record))
+    y, p = pred.evaluated()
+    assert math.isclose(roc_auc_score(y, p), record["metrics"]["auc"], rel_tol=1e-9)
+    assert pred.spikes.shape[0] == record["metrics"]["n_simulations"]
+
+
+def test_load_trained_from_a_run_folder(trained):
+    root, record = trained
+    folder = run_dir(root, record["run_id"])
+    a = nf.load_trained(record, store_root=root)
+    exp = nf.experiment_of(record)
+    b = nf.load_trained(folder, exp)
+    np.testing.assert_array_equal(a.w_y.kernel[...], b.w_y.kernel[...])
+    with pytest.raises(ValueError, match="pass the experiment"):
+        nf.load_trained(folder)
+    (folder / "parameters.yaml").write_text(yaml.safe_dump(
+        {"experiment": record["experiment"], "overrides": record["overrides"],
+         "scale": record["scale"]}))
+    try:
+        c = nf.load_trained(folder)
+        np.testing.assert_array_equal(a.mlp[0].kernel[...], c.mlp[0].kernel[...])
+        with pytest.raises(ValueError, match="ran"):
+            nf.load_trained(folder, "neuronio/elm/paper")
+    finally:
+        (folder / "parameters.yaml").unlink()
+    with pytest.raises(ValueError, match="record ran"):
+        nf.load_trained(record, "neuronio/elm/paper", store_root=root)
+    with pytest.raises(FileNotFoundError):
+        nf.load_trained(record, store_root=root / "elsewhere")
+
+
+def test_figures_draw():
+    rows = nf.summary_rows([_record("neuronio/elm/paper", 0, 0.90, 1.0, {"d_m": 10}),
+                            _record("neuronio/elm/paper", 1, 0.92, 2.0, {"d_m": 10}),
+                            _record("neuronio/lif/paper", 0, 0.8, 3.0)])
+    for axis in ("params", "flops"):
+        fig = nf.plot_scaling(rows, axis, title="t")
+        ax_s = fig.axes[1]
+        assert ax_s.get_xscale() == "log"
+        labels = ax_s.get_legend_handles_labels()[1]
+        assert "ELM (ours)" in labels and "ELM (paper)" in labels and "LSTM (paper)" in labels
+        plt.close(fig)
+    with pytest.raises(ValueError):
+        nf.plot_scaling(rows, "seconds")
+
+    rng = np.random.default_rng(0)
+    X = (rng.uniform(size=(300, 1278)) < 0.01).astype(np.uint8)
+    spikes = np.zeros(300, np.uint8)
+    spikes[[50, 200]] = 1
+    fig = nf.plot_sample(X, spikes, rng.normal(-70, 3, 300), title="sample")
+    assert "spikes" in fig.axes[0].get_title()
+    plt.close(fig)
+
+    config = configs.get("neuronio/branch-elm/paper").elm_config()
+    fig = nf.plot_branch_elm(config)
+    assert "45 branches × 100 synapses" in fig.axes[0].get_title(loc="left")
+    plt.close(fig)
+
+    pred = nf.Predictions(np.tile(spikes, (2, 1)).astype(np.int64),
+                          rng.uniform(size=(2, 300)), rng.normal(size=(2, 300)),
+                          rng.normal(size=(2, 300)), np.array([True, True]))
+    plt.close(nf.plot_prediction(pred, 1, start=10, stop=250))
+    fig = nf.plot_roc({"a": (np.array([0.0, 0.01, 1.0]), np.array([0.0, 0.5, 1.0]))})
+    assert fig.axes[1].get_xscale() == "log"
+    plt.close(fig)
