@@ -18,10 +18,8 @@ its own batch. Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from recurrence import machine as recurrence_machine
 
 import elm
 from elm import configs
@@ -204,20 +203,9 @@ def bench(shape: Shape, k: int, repeats: int, budget_s: float) -> dict:
 
 
 def machine() -> dict:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "device_kind": jax.devices()[0].device_kind,
-        "devices": len(jax.devices()), "jax_backend": jax.default_backend(),
-        "load_avg_1min_start": os.getloadavg()[0], "python": platform.python_version(),
-        "jax": jax.__version__, "flax": importlib.metadata.version("flax"),
-        "optax": optax.__version__,
-    }
+    """What the numbers were measured on: recurrence.py's record plus the accelerator."""
+    return {**recurrence_machine(), "device_kind": jax.devices()[0].device_kind,
+            "devices": len(jax.devices())}
 
 
 def print_report(info: dict, rows: list[dict]) -> None:

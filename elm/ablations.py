@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 
 from elm import configs, plots, reference
 from elm.model import ELMConfig
-from elm.results import Record, ResultsStore, summarise
+from elm.results import Record, ResultsStore, lookup, summarise
 
 ELM_EXP = "neuronio/elm/paper"
 BRANCH_EXP = "neuronio/branch-elm/paper"
@@ -356,19 +356,10 @@ def default_rows(records: Iterable[Record], experiment: str,
                        list(metrics))
     for metric in metrics:  # the seed-to-seed range: the yardstick for a one-seed variant
         values = [float(v) for r in mine if r["status"] == "complete"
-                  and (v := _lookup(r, metric)) is not None]
+                  and (v := lookup(r, metric, None)) is not None]
         row[f"{metric.rsplit('.', 1)[-1]}_range"] = (max(values) - min(values) if values
                                                       else float("nan"))
     return row
-
-
-def _lookup(record: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = record
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def versus_default(row: Mapping[str, Any], default: Mapping[str, Any] | None,

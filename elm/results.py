@@ -133,20 +133,21 @@ def write_json_atomic(path: Path, payload: Any) -> None:
         raise
 
 
-def _lookup(record: Mapping[str, Any], dotted: str) -> Any:
+_MISSING = object()
+
+
+def lookup(record: Mapping[str, Any], dotted: str, default: Any = _MISSING) -> Any:
+    """``record["a"]["b"]`` for ``"a.b"``; ``default`` where a key is absent."""
     value: Any = record
     for part in dotted.split("."):
         if not isinstance(value, Mapping) or part not in value:
-            return _MISSING
+            return default
         value = value[part]
     return value
 
 
-_MISSING = object()
-
-
 def _matches(record: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
-    return all(_canonical(_lookup(record, key)) == _canonical(want)
+    return all(_canonical(lookup(record, key)) == _canonical(want)
                for key, want in query.items())
 
 
@@ -229,7 +230,7 @@ def summarise(records: Iterable[Record], by: Sequence[str],
     """
     groups: dict[str, dict[str, Any]] = {}
     for record in records:
-        values = [_lookup(record, key) for key in by]
+        values = [lookup(record, key) for key in by]
         values = [None if v is _MISSING else v for v in values]
         key = json.dumps(_canonical(values))
         row = groups.setdefault(key, {**dict(zip(by, values, strict=True)), "n": 0,
@@ -241,7 +242,7 @@ def summarise(records: Iterable[Record], by: Sequence[str],
         row["n"] += 1
         row["seeds"].append(record["seed"])
         for metric in metrics:
-            value = _lookup(record, metric)
+            value = lookup(record, metric)
             row["_values"].setdefault(metric, []).append(
                 np.nan if value is _MISSING or value is None else float(value))
     rows = []
