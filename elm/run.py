@@ -69,7 +69,8 @@ def run_dir(out_dir: str | Path | None, rid: str) -> Path:
 def _config_record(experiment: configs.Experiment) -> dict[str, Any]:
     return {"name": experiment.name, "dataset": experiment.dataset, "model": experiment.model,
             "model_args": dict(experiment.model_args),
-            "train": dataclasses.asdict(experiment.train), "sources": dict(experiment.sources)}
+            "train": dataclasses.asdict(experiment.train), "data": dict(experiment.data),
+            "sources": dict(experiment.sources)}
 
 
 def _base_record(name: str, overrides: Mapping[str, Any], seed: int, scale: str,
