@@ -73,6 +73,24 @@ def test_notebook_runs_at_smoke_scale(path, tmp_path):
 
 
 @pytest.mark.slow
+def test_shd_chapter_runs_on_real_spike_recordings(tmp_path):
+    """The SHD chapter on real Heidelberg Digits recordings in the SHD format (the shd-lauscher
+    sample), not only on the stand-in: the reader, the pairs and every figure see real data."""
+    from conftest import shared_path
+
+    data = shared_path("shd-lauscher")
+    out = tmp_path / "05.ipynb"
+    papermill.execute_notebook(
+        str(REPO / "book" / "05_remembering_digits.ipynb"), str(out),
+        parameters={"scale": "smoke", "data_dir": str(data),
+                    "out_dir": str(tmp_path / "results")},
+        cwd=str(REPO / "book"), kernel_name="python3", progress_bar=False,
+    )
+    text = out.read_text()
+    assert "SHD files in" in text and "stand-in, generated" not in text  # provenance of records
+
+
+@pytest.mark.slow
 def test_book_builds_clean_with_warnings_as_errors(tmp_path):
     """``jupyter-book build -W`` from an empty build folder, at the book's default (demo) scale."""
     out = tmp_path / "book"
