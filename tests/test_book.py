@@ -73,17 +73,17 @@ def test_notebook_runs_at_smoke_scale(path, tmp_path):
 
 
 @pytest.mark.slow
-def test_shd_chapter_runs_on_real_spike_recordings(tmp_path):
+def test_shd_chapter_runs_on_real_spike_recordings(tmp_path, monkeypatch):
     """The SHD chapter on real Heidelberg Digits recordings in the SHD format (the shd-lauscher
-    sample), not only on the stand-in: the reader, the pairs and every figure see real data."""
+    sample, found through ELM_DATA_DIR as a reader's real SHD would be), not only on the
+    stand-in: the reader, the pairs and every figure see real data."""
     from conftest import shared_path
 
-    data = shared_path("shd-lauscher")
+    monkeypatch.setenv("ELM_DATA_DIR", str(shared_path("shd-lauscher")))
     out = tmp_path / "05.ipynb"
     papermill.execute_notebook(
         str(REPO / "book" / "05_remembering_digits.ipynb"), str(out),
-        parameters={"scale": "smoke", "data_dir": str(data),
-                    "out_dir": str(tmp_path / "results")},
+        parameters={"scale": "smoke", "out_dir": str(tmp_path / "results")},
         cwd=str(REPO / "book"), kernel_name="python3", progress_bar=False,
     )
     text = out.read_text()
