@@ -32,6 +32,7 @@ import numpy as np
 import optax
 from flax import nnx
 from recurrence import machine as recurrence_machine
+from recurrence import parse_shapes
 
 import elm
 from elm import configs
@@ -251,10 +252,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "are timed")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
-    args.shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
-    unknown = [s for s in args.shapes if s not in SHAPES]
-    if unknown:
-        parser.error(f"unknown shapes {unknown}; choose from {list(SHAPES)}")
+    args.shapes = parse_shapes(parser, args.shapes, SHAPES)
     args.ks = [int(k) for k in args.ks.split(",") if k.strip()]
     if not args.ks or min(args.ks) < 1:
         parser.error("--ks needs positive integers")

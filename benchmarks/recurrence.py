@@ -322,6 +322,15 @@ def print_report(info: dict, rows: list[dict], peak_gflops: float) -> None:
             print(f"  {r['shape']:<9}{t['target']:<22}got {got:>7}  {t['verdict']}")
 
 
+def parse_shapes(parser: argparse.ArgumentParser, text: str, known: dict) -> list[str]:
+    """``"neuronio, shd"`` -> ``["neuronio", "shd"]``; an unknown name is a usage error."""
+    shapes = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in shapes if s not in known]
+    if unknown:
+        parser.error(f"unknown shapes {unknown}; choose from {list(known)}")
+    return shapes
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shapes", default="neuronio,shd,listops",
@@ -338,10 +347,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "its many tiny per-step ops on this machine)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
-    args.shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
-    unknown = [s for s in args.shapes if s not in SHAPES]
-    if unknown:
-        parser.error(f"unknown shapes {unknown}; choose from {list(SHAPES)}")
+    args.shapes = parse_shapes(parser, args.shapes, SHAPES)
     if args.repeats < MIN_REPEATS:
         parser.error(f"--repeats must be >= {MIN_REPEATS}")
     return args

@@ -424,20 +424,21 @@ def override(experiment: Experiment, overrides: Mapping[str, Any]) -> Experiment
     model_args, train, data = dict(experiment.model_args), {}, dict(experiment.data)
     train_fields = {f.name for f in dataclasses.fields(TrainSettings)}
     for key, value in overrides.items():
+        value = tuple(value) if isinstance(value, list) else value  # YAML lists, code tuples
         if key.startswith("data."):
             name = key.removeprefix("data.")
             if name not in data:
                 raise KeyError(f"override {key!r}: {experiment.name} has no data setting "
                                f"{name!r}; data settings: {sorted(data)}")
-            data[name] = tuple(value) if isinstance(value, list) else value
+            data[name] = value
         elif key.startswith("train."):
             name = key.removeprefix("train.")
             if name not in train_fields:
                 raise KeyError(f"override {key!r}: TrainSettings has no field {name!r}; "
                                f"fields: {sorted(train_fields)}")
-            train[name] = tuple(value) if isinstance(value, list) else value
+            train[name] = value
         else:
-            model_args[key] = tuple(value) if isinstance(value, list) else value
+            model_args[key] = value
     changed = dataclasses.replace(experiment, model_args=model_args, data=data,
                                   train=dataclasses.replace(experiment.train, **train))
     try:

@@ -18,8 +18,9 @@ def test_lstm_param_count_matches_table_s7(hidden, count):
     assert elm.count_params(model) == count
 
 
-def numpy_lstm(model: LSTM, x: np.ndarray) -> np.ndarray:
-    """The LSTM equations, one step at a time (gates i, f, g, o)."""
+def numpy_lstm(model: LSTM, x: np.ndarray, mask: np.ndarray | float = 1.0) -> np.ndarray:
+    """The LSTM equations, one step at a time (gates i, f, g, o); ``mask`` multiplies the
+    recurrent input h_{t-1} (one fixed mask: variational recurrent dropout)."""
     wx, bx = np.asarray(model.w_x.kernel[...]), np.asarray(model.w_x.bias[...])
     wh = np.asarray(model.w_h.kernel[...])
     wy, by = np.asarray(model.readout.kernel[...]), np.asarray(model.readout.bias[...])
@@ -27,7 +28,7 @@ def numpy_lstm(model: LSTM, x: np.ndarray) -> np.ndarray:
     h, c, ys = np.zeros((x.shape[0], n)), np.zeros((x.shape[0], n)), []
     sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
     for t in range(x.shape[1]):
-        z = x[:, t] @ wx + bx + h @ wh
+        z = x[:, t] @ wx + bx + (h * mask) @ wh
         i, f, g, o = (z[:, k * n:(k + 1) * n] for k in range(4))
         c = sig(f) * c + sig(i) * np.tanh(g)
         h = sig(o) * np.tanh(c)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 from flax import nnx
+from test_baselines import numpy_lstm
 
 import elm
 from elm import configs
@@ -154,23 +155,6 @@ def test_train_eval_pairs_are_fixed_and_from_the_training_part(lauscher: Path) -
 # LSTM recurrent dropout
 
 
-def numpy_lstm_masked(model: LSTM, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The LSTM equations with the recurrent input h_{t-1} times one fixed mask."""
-    wx, bx = np.asarray(model.w_x.kernel[...]), np.asarray(model.w_x.bias[...])
-    wh = np.asarray(model.w_h.kernel[...])
-    wy, by = np.asarray(model.readout.kernel[...]), np.asarray(model.readout.bias[...])
-    n = model.hidden_size
-    h, c, ys = np.zeros((x.shape[0], n)), np.zeros((x.shape[0], n)), []
-    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
-    for t in range(x.shape[1]):
-        z = x[:, t] @ wx + bx + (h * mask) @ wh
-        i, f, g, o = (z[:, k * n:(k + 1) * n] for k in range(4))
-        c = sig(f) * c + sig(i) * np.tanh(g)
-        h = sig(o) * np.tanh(c)
-        ys.append(h @ wy + by)
-    return np.stack(ys, axis=1)
-
-
 def test_lstm_recurrent_dropout() -> None:
     with jax.enable_x64(True):
         plain = LSTM(5, 3, 16, rngs=nnx.Rngs(1), dtype=jnp.float64)
@@ -185,7 +169,7 @@ def test_lstm_recurrent_dropout() -> None:
         assert set(np.round(np.unique(mask), 6)) == {0.0, round(1 / 0.7, 6)}
         with_key = np.asarray(dropped(x, dropout_key=key))
         assert not np.allclose(with_key, no_key)
-        np.testing.assert_allclose(with_key, numpy_lstm_masked(dropped, np.asarray(x), mask),
+        np.testing.assert_allclose(with_key, numpy_lstm(dropped, np.asarray(x), mask),
                                    rtol=1e-10, atol=1e-12)  # one mask, the same at every step
     with pytest.raises(ValueError, match="recurrent_dropout"):
         LSTM(5, 3, 4, recurrent_dropout=1.0)
