@@ -7,6 +7,7 @@ i.e. the per-step formulation, not our hoisted one):
   add replaces the first add), each activation 1 per element;
 * routing mask ``S`` (only with routing), synaptic trace ``3 S`` (decay, weight, add), branch sums
   ``S - d_tree``; v2 instead: weighting ``S``, sums ``S - d_tree``, branch trace ``2 d_tree``;
+  a branch nonlinearity (``branch_activation`` other than "none") ``d_tree``, as any activation;
 * memory: ``kappa_m m_{t-1}`` ``d_m``; scaled tanh ``3 d_m``; update ``3 d_m``;
   readout ``2 d_m n_out``.
 
@@ -41,6 +42,8 @@ def flops_per_step(model: ELM) -> int:
         flops += 3 * n_syn + (n_syn - d_tree)
     else:
         flops += n_syn + (n_syn - d_tree) + 2 * d_tree
+    if c.branch_activation != "none":
+        flops += d_tree
     flops += d_m  # kappa_m * m_{t-1}
     for i, layer in enumerate(model.mlp):
         n_in, n_out = layer.kernel.shape

@@ -10,7 +10,9 @@ first MLP layer applies a linear map to them. With one synaptic time constant th
 routing, ``w_s``, the branch sums and the MLP's input block fold into a single dense
 ``(inputs, d_mlp)`` matrix applied to every time step at once (one large matmul), and the trace
 filter runs on the narrow ``d_mlp``-wide result. Only the part that depends on the memory
-``m_{t-1}`` has to run step by step inside ``lax.scan``.
+``m_{t-1}`` has to run step by step inside ``lax.scan``. A nonlinearity on the branch output
+(``Structure.branch_activation``, Fig S5) sits between the branch sums and the first layer and
+breaks that fold; the trace is then filtered in branch space, where the nonlinearity applies.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Structure:
 
     d_tree: int
     activation: str = "relu"  # "relu" | "silu"
+    branch_activation: str = "none"  # "none" | "relu" | "tanh", on each branch sum (Fig S5)
     readout: str = "m_t"  # "m_t" (code, eq. 1) | "m_prev" (the prose of Section 2)
     trace: str = "synapse"  # "synapse" (v1: trace per synapse) | "branch" (v2: per branch)
 
@@ -71,6 +74,16 @@ class Trajectories(NamedTuple):
 
 
 _ACTIVATIONS = {"relu": jax.nn.relu, "silu": jax.nn.silu}
+_BRANCH_ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh}
+#: The choices of ``Structure.branch_activation``; "none": the paper's plain branch sum.
+BRANCH_ACTIVATIONS = ("none", *_BRANCH_ACTIVATIONS)
+
+
+def branch_output(s: Array, structure: Structure) -> Array:
+    """What a branch hands to the MLP: its summed trace ``s``, through the branch nonlinearity."""
+    if structure.branch_activation == "none":
+        return s
+    return _BRANCH_ACTIVATIONS[structure.branch_activation](s)
 
 
 def _hidden(h: Array, structure: Structure, mlp: tuple[tuple[Array, Array], ...]) -> Array:
@@ -103,10 +116,11 @@ def reference_step(
     x_syn = x_t[:, dyn.synapse_index] * dyn.synapse_mask  # route inputs onto synapses
     if structure.trace == "synapse":  # v1: s_t = kappa_s s_{t-1} + w_s x_t, then branch sums
         s_t = dyn.kappa_s * s_prev + dyn.w_s * x_syn
-        branch_input = s_t.reshape(batch, structure.d_tree, -1).sum(-1)
+        branch_sum = s_t.reshape(batch, structure.d_tree, -1).sum(-1)
     else:  # v2: sum the weighted input per branch, then one trace per branch
         s_t = dyn.kappa_s * s_prev + (dyn.w_s * x_syn).reshape(batch, structure.d_tree, -1).sum(-1)
-        branch_input = s_t
+        branch_sum = s_t
+    branch_input = branch_output(branch_sum, structure)
     mlp_in = jnp.concatenate([branch_input, dyn.kappa_m * m_prev], axis=-1)
     w1, b1 = dyn.mlp[0]
     delta_m = custom_tanh(_hidden(mlp_in @ w1 + b1, structure, dyn.mlp))
@@ -196,7 +210,10 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
     with the branch sums and the MLP's input block. Two regimes:
 
     * inputs wider than the MLP (NeuronIO, SHD): everything up to the first layer's
-      pre-activation is computed for all steps at once, in the narrow ``d_mlp`` space;
+      pre-activation is computed for all steps at once, in the narrow ``d_mlp`` space; with a
+      branch nonlinearity the trace does not commute with the first layer any more, so it is
+      filtered in branch space, passed through the nonlinearity, then projected (still for all
+      steps at once);
     * inputs narrower than the MLP (ListOps: 25 tokens, ``d_mlp`` 300): projecting first would
       only inflate the arrays, so the trace is filtered in branch space and its small matmul
       joins the memory's inside the loop.
@@ -206,9 +223,14 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
     w1, b1 = dyn.mlp[0]
     rest = dyn.mlp[1:]
     if n_input > w1.shape[1]:
-        w_eff = input_projection(dyn, structure, n_input)  # (inputs, d_mlp)
-        u = jnp.swapaxes(x @ w_eff, 0, 1)  # (T, B, d_mlp): matmul, then swap (faster on CPU)
-        a = linear_filter(u, dyn.kappa_s) + b1  # the first layer's input-driven part, every t
+        if structure.branch_activation == "none":
+            w_eff = input_projection(dyn, structure, n_input)  # (inputs, d_mlp)
+            u = jnp.swapaxes(x @ w_eff, 0, 1)  # (T, B, d_mlp): matmul, then swap (faster on CPU)
+            a = linear_filter(u, dyn.kappa_s) + b1  # the first layer's input-driven part, every t
+        else:
+            p = jnp.swapaxes(x @ branch_projection(dyn, structure, n_input), 0, 1)  # (T, B, d_tree)
+            s = branch_output(linear_filter(p, dyn.kappa_s), structure)
+            a = s @ w1[:d_tree] + b1
         m = memory_loop(structure.activation, a, w1[d_tree:], dyn.kappa_m, dyn.gain_m, rest)
     else:
         p = jnp.swapaxes(x @ branch_projection(dyn, structure, n_input), 0, 1)  # (T, B, d_tree)
@@ -218,7 +240,8 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
         def step(carry: tuple[Array, Array], p_t: Array) -> tuple[tuple[Array, Array], Array]:
             s_prev, m_prev = carry
             s_t = dyn.kappa_s * s_prev + p_t
-            h = jnp.concatenate([s_t, dyn.kappa_m * m_prev], axis=-1) @ w1 + b1
+            branch_input = branch_output(s_t, structure)
+            h = jnp.concatenate([branch_input, dyn.kappa_m * m_prev], axis=-1) @ w1 + b1
             m_t = dyn.kappa_m * m_prev + dyn.gain_m * custom_tanh(_hidden(h, structure, dyn.mlp))
             return (s_t, m_t), m_t
 

@@ -78,6 +78,7 @@ def test_a_run_is_classified_by_what_it_changes_not_how_it_is_spelled():
     assert keys(BRANCH, {"d_m": 10, "lambda_value": 5.0}) == ["S2"]
     assert keys(BRANCH, {"lambda_value": 5.0}) == ["S3c", "S2"]  # where the two axes cross
     assert keys(BRANCH, {"routing": "random"}) == ["S5"]
+    assert keys(BRANCH, {"branch_activation": "relu"}) == ["S5"]
     assert keys(BRANCH, {"d_m": 5, "lambda_value": 1.0}) == []  # two changes: no panel
     assert keys(ELM, {"train.learning_rate": 1e-3}) == []  # not an ablation of the neuron
     assert not ablations.is_default(ELM, {"train.learning_rate": 1e-3})
@@ -93,6 +94,8 @@ def test_x_values_are_read_from_the_configuration():
     assert ablations.panel("3gh").x_of(BRANCH, {"d_tree": 35, "d_brch": 65}) == "35×65"
     assert ablations.panel("S5").x_of(ELM, {}) == "no branches (vanilla ELM)"
     assert ablations.panel("S5").x_of(BRANCH, {"learn_w_s": False}) == "neuronio routing, w_s fixed"
+    assert (ablations.panel("S5").x_of(BRANCH, {"branch_activation": "relu"})
+            == "neuronio routing, w_s learnt, relu on branch output")
 
 
 @pytest.mark.parametrize("spec", [FULL, DEMO], ids=["full", "demo"])

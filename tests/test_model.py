@@ -31,6 +31,8 @@ def small(**kw) -> elm.ELMConfig:
         ({"routing": "neuronio", "num_input": 9, "d_tree": 3, "d_brch": 3}, "even"),
         ({"routing": "dendrite", "d_tree": 2}, "routing: must be one of"),
         ({"activation": "tanh"}, "activation"),
+        ({"branch_activation": "sigmoid"}, "branch_activation: must be one of"),
+        ({"branch_activation": None}, "branch_activation"),
         ({"readout": "m_next"}, "readout"),
         ({"update": "v3"}, "update"),
         ({"lambda_value": 0.0}, "lambda_value"),

@@ -30,6 +30,17 @@ CONFIGS = {
     "narrow_random": {"num_input": 6, "d_m": 5, "routing": "random", "d_tree": 3, "d_brch": 4},
     "narrow_v2_deep": {"num_input": 6, "d_m": 5, "routing": "neuronio", "d_tree": 2,
                        "d_brch": 3, "update": "v2", "mlp_layers": 2, "activation": "silu"},
+    # a nonlinearity on each branch's output (Fig S5): no fold into the first layer
+    "neuronio_branch_relu": {"num_input": 12, "d_m": 5, "routing": "neuronio", "d_tree": 3,
+                             "d_brch": 6, "branch_activation": "relu"},
+    "random_branch_tanh": {"num_input": 12, "d_m": 5, "routing": "random", "d_tree": 4,
+                           "d_brch": 5, "branch_activation": "tanh"},
+    "v2_branch_relu": {"num_input": 12, "d_m": 5, "routing": "neuronio", "d_tree": 3,
+                       "d_brch": 6, "update": "v2", "branch_activation": "relu"},
+    "narrow_random_branch_relu": {"num_input": 6, "d_m": 5, "routing": "random", "d_tree": 3,
+                                  "d_brch": 4, "branch_activation": "relu"},
+    "narrow_v2_branch_tanh": {"num_input": 6, "d_m": 5, "routing": "neuronio", "d_tree": 2,
+                              "d_brch": 3, "update": "v2", "branch_activation": "tanh"},
 }
 
 
@@ -64,6 +75,8 @@ def numpy_elm(model: elm.ELM, x: np.ndarray) -> np.ndarray:
     layers = [(np.asarray(ly.kernel[...]), np.asarray(ly.bias[...])) for ly in model.mlp]
     act = (lambda v: np.maximum(v, 0)) if c.activation == "relu" else (
         lambda v: v / (1 + np.exp(-v)))
+    branch_act = {"none": lambda v: v, "relu": lambda v: np.maximum(v, 0),
+                  "tanh": np.tanh}[c.branch_activation]
     w_y, b_y = np.asarray(model.w_y.kernel[...]), np.asarray(model.w_y.bias[...])
     batch, steps, _ = x.shape
     n_state = c.num_synapse if c.update == "v1" else c.branches
@@ -77,6 +90,7 @@ def numpy_elm(model: elm.ELM, x: np.ndarray) -> np.ndarray:
         else:
             s = kappa_s * s + (w_s * x_syn).reshape(batch, c.branches, c.d_brch).sum(-1)
             branch = s
+        branch = branch_act(branch)
         h = np.concatenate([branch, kappa_m * m], axis=-1)
         for i, (w, b) in enumerate(layers):
             h = h @ w + b
