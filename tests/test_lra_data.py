@@ -23,7 +23,7 @@ from elm.data.lra import LRADataError, listops_value
 from elm.data.lra_common import EOS, PAD, UNK, Vocab, fairseq_dim
 from elm.data.lra_generate import ensure_stand_in, generate_listops, generate_listops_examples
 from elm.data.lra_image import CIFAR10_CLASSES, read_image_folder, rgb_to_gray, to_levels
-from elm.data.lra_pathfinder import draw_pathfinder, generate_pathfinder
+from elm.data.lra_pathfinder import draw_pathfinder, generate_pathfinder, marker_distance
 from elm.data.lra_text import LISTOPS_VOCAB, encode_listops, read_listops, read_listops_tsv
 
 NB_FILE = ("listops-nangia-bowman", "test_d20s.tsv")
@@ -402,6 +402,38 @@ def test_pathfinder_labels_match_connectivity_and_are_not_in_pixel_counts(resolu
     diff = abs(lit[labels == 1].mean() - lit[labels == 0].mean())
     assert diff < 3 * lit.std() / np.sqrt(n / 2)  # the label is not in the pixel count
     assert ((images > 0) <= (cleans > 0)).all()  # dashes lie on the clean paths
+
+
+def test_marker_distance_measures_between_marker_centres():
+    levels = np.zeros((3, 32, 32), dtype=np.uint8)
+    levels[:, 10:13, 4:7] = 15  # a 3x3 marker centred on (11, 5)
+    levels[0, 11, 20] = 15  # one-pixel marker at (11, 20): 15 px to the right
+    levels[1, 18:21, 1:4] = 15  # a second 3x3 marker centred on (19, 2)
+    levels[:, 2, :] = 9  # paths are darker than markers
+    got = marker_distance(levels.reshape(3, -1), 32)
+    np.testing.assert_allclose(got, [15.0, np.hypot(8, 3), 0.0])  # image 2: one marker only
+
+
+def test_short_contours_let_marker_distance_give_the_label_away():
+    """curv_contour_length_2 (generator only) has a proximity cue; the release's 14 does not."""
+    rng = np.random.default_rng(3)
+    labels = np.arange(600) % 2
+    for contour, lo, hi in [(2, 0.8, 1.0), (14, 0.0, 0.6)]:
+        images, _ = draw_pathfinder(rng, labels, 32, contour)
+        d = marker_distance(images.reshape(len(images), -1), 32)
+        best = max(((d < t) == labels).mean() for t in np.unique(d))
+        assert lo < best < hi, (contour, best)
+
+
+def test_generator_only_difficulty_reads_where_written_and_errors_where_absent(tmp_path):
+    generate_pathfinder(tmp_path / "a" / "pathfinder32", 20, difficulty="curv_baseline")
+    with pytest.raises(lra.LRADataError, match="curv_contour_length_2"):
+        lra.load_pathfinder(tmp_path / "a", difficulty="curv_contour_length_2")
+    generate_pathfinder(tmp_path / "b" / "pathfinder32", 20, difficulty="curv_contour_length_2")
+    data = lra.load_pathfinder(tmp_path / "b", difficulty="curv_contour_length_2")
+    assert data.train.x.shape[1] == 1024
+    with pytest.raises(ValueError, match=r"curv_contour_length_1.*the release has"):
+        lra.load_pathfinder(tmp_path, difficulty="curv_contour_length_1")
 
 
 def test_pathfinder_generator_files(tmp_path):
