@@ -5,8 +5,9 @@ dashes ("paddles") that never touch one another. Two circle markers sit on path 
 ends of one target path (label 1, connected) or on the start of one and the end of the other
 (label 0). As in the original, both targets grow from seeds a fixed distance apart and every
 choice that shapes the picture is made before the label, so only the markers' placement tells
-the classes apart: the pixel count, the number and length of paths and the markers' distances
-have the same distribution under both labels.
+the classes apart: the pixel count and the number and length of paths have the same distribution
+under both labels. The markers' distance does too at LRA's 14 dashes, but not on shorter paths,
+whose two ends stay close together (:func:`marker_distance` measures that cue).
 
 Paths grow one dash at a time in a direction that turns by at most ``turn`` (twice that as a
 fallback), drawn among free candidates with weight (1 + free look-ahead probes)^2 so long paths
@@ -35,13 +36,7 @@ from scipy import ndimage
 
 from elm.data.lra_common import mark_generated
 
-#: Dashes per target path for each difficulty folder. The first three are the release's; the
-#: generator also draws ``curv_contour_length_2``, which the release does not have: paths so short
-#: that connected markers also lie closer together than unconnected ones (a proximity cue the
-#: longer difficulties do not give), the one Pathfinder a neuron picks up within the book's demo
-#: budget. Readers of real data accept only the release's names.
-CONTOUR_LENGTHS = {"curv_contour_length_2": 2, "curv_baseline": 6, "curv_contour_length_9": 9,
-                   "curv_contour_length_14": 14}
+CONTOUR_LENGTHS = {"curv_baseline": 6, "curv_contour_length_9": 9, "curv_contour_length_14": 14}
 PER_BATCH = 1000  # images per imgs/<batch> folder and metadata file
 EndRule = Callable[[np.ndarray, np.ndarray], np.ndarray]
 WALL = np.uint32(1 << 31)  # halo bit of the image frame
