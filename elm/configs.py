@@ -275,19 +275,23 @@ LRA_SAMPLES = {"image": 45_000, "pathfinder": 160_000, "pathfinder_x": 160_000,
 #: synthetic tasks ``standin_*``: the generated stand-in used when no real data is found, see
 #: elm.tasks.lra). Stand-in sizes are those of elm.data.lra_generate.STAND_INS.
 _STANDIN = "elm.data.lra_generate.STAND_INS (stand-in only; ignored for real data)"
+_SILENT = ("Section 3.3 ('encoded categorically': every grey level has its one-hot channel); "
+           "elm.tasks.lra.one_hot")
 LRA_DATA: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
-    "image": ({"n_levels": 16, "gray": "lra", "valid_fraction": 0.1},
-              {"n_levels": "App. B (16 grey levels)",
+    "image": ({"n_levels": 16, "gray": "lra", "valid_fraction": 0.1, "silent_token": None},
+              {"n_levels": "App. B (16 grey levels)", "silent_token": _SILENT,
                "gray": "LRA (tf.image.rgb_to_grayscale weights)",
                "valid_fraction": "App. B (validation split off the training set; 10%: ours)"}),
     "pathfinder": ({"difficulty": "curv_contour_length_14", "limit": None,
-                    "standin_n_images": 20_000},
+                    "standin_n_images": 20_000, "silent_token": None},
                    {"difficulty": "LRA (Pathfinder is the release's curv_contour_length_14)",
+                    "silent_token": _SILENT,
                     "limit": "LRA (every image of the difficulty, split 80/10/10)",
                     "standin_n_images": _STANDIN + "; the release has 200k"}),
     "pathfinder_x": ({"difficulty": "curv_contour_length_14", "limit": None,
-                      "standin_n_images": 5_000},
+                      "standin_n_images": 5_000, "silent_token": None},
                      {"difficulty": "LRA (Path-X is the release's curv_contour_length_14)",
+                      "silent_token": _SILENT,
                       "limit": "LRA (every image of the difficulty, split 80/10/10)",
                       "standin_n_images": _STANDIN + "; the release has 200k"}),
     "listops": ({"max_len": 2000, "standin_n_train": 20_000, "standin_n_valid": 2_000,

@@ -426,6 +426,17 @@ def test_short_contours_let_marker_distance_give_the_label_away():
         assert lo < best < hi, (contour, best)
 
 
+def test_generator_only_difficulty_reads_where_written_and_errors_where_absent(tmp_path):
+    generate_pathfinder(tmp_path / "a" / "pathfinder32", 20, difficulty="curv_baseline")
+    with pytest.raises(lra.LRADataError, match="curv_contour_length_2"):
+        lra.load_pathfinder(tmp_path / "a", difficulty="curv_contour_length_2")
+    generate_pathfinder(tmp_path / "b" / "pathfinder32", 20, difficulty="curv_contour_length_2")
+    data = lra.load_pathfinder(tmp_path / "b", difficulty="curv_contour_length_2")
+    assert data.train.x.shape[1] == 1024
+    with pytest.raises(ValueError, match=r"curv_contour_length_1.*the release has"):
+        lra.load_pathfinder(tmp_path, difficulty="curv_contour_length_1")
+
+
 def test_pathfinder_generator_files(tmp_path):
     generate_pathfinder(tmp_path / "a" / "pathfinder32", 300, per_batch=200, seed=1)
     generate_pathfinder(tmp_path / "b" / "pathfinder32", 300, per_batch=200, seed=1)

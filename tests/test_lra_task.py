@@ -120,6 +120,42 @@ def test_one_hot_encoding_and_loss():
     np.testing.assert_allclose(float(loss), float(expected), rtol=1e-6)
 
 
+def test_silent_token_is_fed_as_no_input_at_all():
+    x = np.array([[0, 3, 0, 15], [2, 0, 0, 1]], dtype=np.uint8)
+    plain = np.asarray(lra_task.one_hot(x, 16))
+    silent = np.asarray(lra_task.one_hot(x, 16, silent=0))
+    assert silent.shape == plain.shape == (2, 4, 16)
+    np.testing.assert_array_equal(silent.sum(-1), (x != 0).astype(np.float32))  # zero rows at 0
+    np.testing.assert_array_equal(silent[x != 0], plain[x != 0])
+    np.testing.assert_array_equal(silent[..., 0], 0.0)  # channel 0 never fires
+    np.testing.assert_array_equal(np.asarray(lra_task.one_hot(x, 16, silent=3))[0, 1], 0.0)
+    # the model sees exactly the zeroed inputs, through the loss and the prediction
+    model = small_elm(num_input=16, num_output=2)
+    batch = lra_task.Batch(x, np.array([4, 4], np.int32), np.array([1, 0], np.int32))
+    expected = np.asarray(model(jnp.asarray(silent)))[:, -1]
+    np.testing.assert_allclose(lra_task.logits(model, batch, 16, silent=0), expected, rtol=1e-6)
+    assert not np.allclose(lra_task.logits(model, batch, 16), expected)
+
+
+@pytest.mark.parametrize("bad", [16, -1, True, "0", 1.0])
+def test_bad_silent_token_names_the_setting(cache, bad):
+    exp = configs.override(configs.get("lra/pathfinder/elm/paper", scale="smoke"),
+                           {"data.standin_n_images": 20, "data.silent_token": bad})
+    with pytest.raises(ValueError, match=r"data\.silent_token must be None or a token id in 0\.\.15"
+                       ):
+        make_task(exp, None, 0)
+
+
+def test_silent_token_reaches_the_run_and_its_record(cache, tmp_path):
+    overrides = {"data.standin_n_images": 20, "data.silent_token": 0,
+                 "data.difficulty": "curv_contour_length_2"}
+    record = run("lra/pathfinder/elm/paper", scale="smoke", out_dir=tmp_path / "results",
+                 overrides=overrides, progress=False)
+    assert record["status"] == "complete", record.get("error")
+    assert record["data"]["settings"]["silent_token"] == 0
+    assert record["data"]["settings"]["difficulty"] == "curv_contour_length_2"
+
+
 def test_last_output_picks_each_sequence_last_real_step():
     y = jnp.arange(2 * 5 * 3, dtype=jnp.float32).reshape(2, 5, 3)
     np.testing.assert_array_equal(last_output(y, jnp.array([2, 5])), np.stack([y[0, 1], y[1, 4]]))

@@ -59,6 +59,7 @@ from elm.data.lra_image import (
     rgb_to_gray,
     to_levels,
 )
+from elm.data.lra_pathfinder import CONTOUR_LENGTHS
 from elm.data.lra_text import (
     LISTOPS_FILES,
     LISTOPS_VOCAB,
@@ -115,7 +116,7 @@ def _holds(task: str, folder: Path) -> bool:
         return folder.is_dir() and any(folder.glob("*train.tsv"))
     if task == "image":
         return (folder / CIFAR_TRAIN_BATCHES[0]).is_file() or (folder / "train").is_dir()
-    return any((folder / d / "metadata").is_dir() for d in DIFFICULTIES)
+    return any((folder / d / "metadata").is_dir() for d in CONTOUR_LENGTHS)  # also generated ones
 
 
 def _task_folder(task: str, root: Path) -> Path | None:
@@ -250,8 +251,9 @@ def load_image(data_dir: str | Path | None = None, n_levels: int = 16, gray: str
 def _load_pathfinder(task: str, resolution: int, n_levels: int, data_dir: str | Path | None,
                      difficulty: str, limit: int | None, seed: int, generate: dict
                      ) -> LRAData:
-    if difficulty not in DIFFICULTIES:
-        raise ValueError(f"unknown difficulty {difficulty!r}; one of {DIFFICULTIES}")
+    if difficulty not in CONTOUR_LENGTHS:  # the release's difficulties and the generator's
+        raise ValueError(f"unknown difficulty {difficulty!r}; one of {tuple(CONTOUR_LENGTHS)} "
+                         f"(the release has {DIFFICULTIES})")
     if data_dir is None and difficulty != LRA_DIFFICULTY:
         generate = {"difficulty": difficulty, **generate}
     folder, provenance = resolve_task_dir(task, data_dir, **generate)

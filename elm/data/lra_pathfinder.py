@@ -36,7 +36,13 @@ from scipy import ndimage
 
 from elm.data.lra_common import mark_generated
 
-CONTOUR_LENGTHS = {"curv_baseline": 6, "curv_contour_length_9": 9, "curv_contour_length_14": 14}
+#: Dashes per target path for each difficulty folder. The last three are the release's; the
+#: generator also draws ``curv_contour_length_2``, which the release does not have: paths so short
+#: that connected markers lie closer together than unconnected ones (a proximity cue the longer
+#: difficulties give less of, or none), the Pathfinder the book's demo trains on. Readers of real
+#: data accept it only where it was generated.
+CONTOUR_LENGTHS = {"curv_contour_length_2": 2, "curv_baseline": 6, "curv_contour_length_9": 9,
+                   "curv_contour_length_14": 14}
 PER_BATCH = 1000  # images per imgs/<batch> folder and metadata file
 EndRule = Callable[[np.ndarray, np.ndarray], np.ndarray]
 WALL = np.uint32(1 << 31)  # halo bit of the image frame

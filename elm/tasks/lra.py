@@ -34,9 +34,10 @@ The functions at the end (:func:`find_real_data`, :func:`p_above_chance`,
 :func:`accuracy_interval`, :func:`training_flops`) serve the LRA chapter's tables.
 
 Data settings (``Experiment.data``; ``data.<key>`` overrides): the reader's keyword arguments
-(``max_len``, ``difficulty``, ``limit``, ...), and for ListOps, Pathfinder and Path-X the size
+(``max_len``, ``difficulty``, ``limit``, ...), for ListOps, Pathfinder and Path-X the size
 and shape of the generated stand-in used when no real data is found (``standin_<key>``, passed
-to :mod:`elm.data.lra_generate`; ignored for real data).
+to :mod:`elm.data.lra_generate`; ignored for real data), and for the image tasks
+``silent_token`` (see :func:`one_hot`; None in the paper's experiments).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ EVAL_BATCH = 64
 WIDTH_BUCKETS = 8
 MIN_BUCKET = 256
 STANDIN_PREFIX = "standin_"
+#: The data setting that changes the encoding, not the reading (see :func:`one_hot`).
+SILENT_KEY = "silent_token"
 
 
 class Batch(NamedTuple):
@@ -99,8 +102,9 @@ def task_name(experiment: Experiment) -> str:
 
 
 def split_settings(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``Experiment.data`` -> (reader keywords, stand-in generator keywords)."""
-    reader = {k: v for k, v in data.items() if not k.startswith(STANDIN_PREFIX)}
+    """``Experiment.data`` -> (reader keywords, stand-in generator keywords); the encoding's
+    ``silent_token`` is neither."""
+    reader = {k: v for k, v in data.items() if not k.startswith(STANDIN_PREFIX) and k != SILENT_KEY}
     generate = {k.removeprefix(STANDIN_PREFIX): v for k, v in data.items()
                 if k.startswith(STANDIN_PREFIX)}
     return reader, generate
@@ -204,24 +208,36 @@ def training_batches(split: lra.Split, batch_size: int, seed: int, start: int = 
 # model, loss, evaluation
 
 
-def one_hot(x: jax.Array, input_dim: int) -> jax.Array:
-    """``uint8`` ids ``(B, T)`` -> float32 one-hot ``(B, T, input_dim)``."""
-    return jax.nn.one_hot(jnp.asarray(x, jnp.int32), input_dim, dtype=jnp.float32)
+def one_hot(x: jax.Array, input_dim: int, silent: int | None = None) -> jax.Array:
+    """``uint8`` ids ``(B, T)`` -> float32 one-hot ``(B, T, input_dim)``.
+
+    ``silent``: an id fed as the all-zero vector (no input at all) instead of its own channel,
+    e.g. 0, the black background of Pathfinder. Why it matters for a leaky neuron: a channel that
+    is on at almost every step drives its synaptic trace to about ``w_s tau_s / dt``, a large,
+    nearly constant input that hides the few marker and path pixels (150 x larger than a single
+    pixel's contribution at Path-X's tau_s = 150). The paper's experiments use None (every id has
+    its channel); the book's Pathfinder demo sets 0 and says so.
+    """
+    ids = jnp.asarray(x, jnp.int32)
+    if silent is not None:
+        ids = jnp.where(ids == silent, -1, ids)  # out of range: jax.nn.one_hot gives all zeros
+    return jax.nn.one_hot(ids, input_dim, dtype=jnp.float32)
 
 
-def logits(model: nnx.Module, batch: Batch, input_dim: int) -> jax.Array:
+def logits(model: nnx.Module, batch: Batch, input_dim: int, silent: int | None = None
+           ) -> jax.Array:
     """``(B, classes)``: the output at each sequence's last real token (two towers for
-    Retrieval)."""
+    Retrieval); ``silent`` as in :func:`one_hot`."""
     if batch.x2 is None:
-        return last_output(model(one_hot(batch.x, input_dim)), batch.lengths)
-    return model(one_hot(batch.x, input_dim), one_hot(batch.x2, input_dim), batch.lengths,
-                 batch.lengths2)
+        return last_output(model(one_hot(batch.x, input_dim, silent)), batch.lengths)
+    return model(one_hot(batch.x, input_dim, silent), one_hot(batch.x2, input_dim, silent),
+                 batch.lengths, batch.lengths2)
 
 
-def make_loss(input_dim: int):
+def make_loss(input_dim: int, silent: int | None = None):
     """The training loss: cross-entropy of the last real token's output (App. B)."""
     def loss_fn(model: nnx.Module, batch: Batch) -> jax.Array:
-        return last_step_cross_entropy(logits(model, batch, input_dim)[:, None], batch.y)
+        return last_step_cross_entropy(logits(model, batch, input_dim, silent)[:, None], batch.y)
     return loss_fn
 
 
@@ -233,13 +249,13 @@ def eval_subset(n: int, limit: int | None) -> np.ndarray:
     return np.sort(np.random.default_rng(0).permutation(n)[:limit])
 
 
-@nnx.jit(static_argnums=2)
-def _classes(model: nnx.Module, batch: Batch, input_dim: int) -> jax.Array:
-    return jnp.argmax(logits(model, batch, input_dim), axis=-1)
+@nnx.jit(static_argnums=(2, 3))
+def _classes(model: nnx.Module, batch: Batch, input_dim: int, silent: int | None) -> jax.Array:
+    return jnp.argmax(logits(model, batch, input_dim, silent), axis=-1)
 
 
 def predict(model: nnx.Module, split: lra.Split, idx: np.ndarray, input_dim: int,
-            batch_size: int = EVAL_BATCH) -> np.ndarray:
+            batch_size: int = EVAL_BATCH, silent: int | None = None) -> np.ndarray:
     """Predicted classes of examples ``idx``, in batches of ``batch_size`` (the last one filled
     up with repeats, so every batch has one of few shapes)."""
     by_length = np.argsort(split.lengths[idx], kind="stable")  # similar lengths together
@@ -249,18 +265,19 @@ def predict(model: nnx.Module, split: lra.Split, idx: np.ndarray, input_dim: int
         chunk = order[first:first + batch_size]
         full = np.resize(chunk, min(batch_size, len(order)))
         batch = make_batch(split, full)
-        out[first:first + len(chunk)] = np.asarray(_classes(model, batch, input_dim))[:len(chunk)]
+        out[first:first + len(chunk)] = np.asarray(_classes(model, batch, input_dim, silent)
+                                                   )[:len(chunk)]
     predictions = np.empty(len(order), dtype=np.int64)
     predictions[by_length] = out
     return predictions
 
 
-def accuracy(model: nnx.Module, split: lra.Split, limit: int | None, input_dim: int
-             ) -> tuple[float, int, float]:
+def accuracy(model: nnx.Module, split: lra.Split, limit: int | None, input_dim: int,
+             silent: int | None = None) -> tuple[float, int, float]:
     """(accuracy, number of examples, share of the most frequent label) on a split's subset."""
     idx = eval_subset(len(split), limit)
     y = split.y[idx]
-    predicted = predict(model, split, idx, input_dim)
+    predicted = predict(model, split, idx, input_dim, silent=silent)
     majority = float(np.bincount(y).max() / len(y))
     return float(accuracy_score(y, predicted)), len(idx), majority
 
@@ -272,6 +289,11 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     if data.input_dim > input_dim:
         raise ValueError(f"{experiment.name}: the data has {data.input_dim} token types but the "
                          f"model takes num_input={input_dim}")
+    silent = experiment.data.get(SILENT_KEY)
+    if silent is not None and (isinstance(silent, bool) or not isinstance(silent, int)
+                               or not 0 <= silent < input_dim):
+        raise ValueError(f"{experiment.name}: data.{SILENT_KEY} must be None or a token id in "
+                         f"0..{input_dim - 1} (0: the black background), got {silent!r}")
     batch_size = experiment.train.batch_size
     limit = EVAL_LIMIT[experiment.scale]
 
@@ -279,13 +301,14 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
         return training_batches(data.train, batch_size, seed, start)
 
     def evaluate(model: nnx.Module) -> dict[str, Any]:
-        valid, n_valid, _ = accuracy(model, data.valid, limit, input_dim)
-        test, n_test, majority = accuracy(model, data.test, limit, input_dim)
+        valid, n_valid, _ = accuracy(model, data.valid, limit, input_dim, silent)
+        test, n_test, majority = accuracy(model, data.test, limit, input_dim, silent)
         return {"valid_accuracy": valid, "test_accuracy": test, "n_valid": n_valid,
                 "n_test": n_test, "eval_subset": n_test < len(data.test),
                 "test_majority_share": majority, "chance_accuracy": 1.0 / data.n_classes}
 
-    return Task(batches, make_loss(input_dim), evaluate, provenance(experiment, data, folder))
+    return Task(batches, make_loss(input_dim, silent), evaluate,
+                provenance(experiment, data, folder))
 
 
 # --------------------------------------------------------------------------------------------
