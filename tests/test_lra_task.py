@@ -144,6 +144,7 @@ def test_bad_silent_token_names_the_setting(cache, bad):
     with pytest.raises(ValueError, match=r"data\.silent_token must be None or a token id in 0\.\.15"
                        ):
         make_task(exp, None, 0)
+    assert not (cache / "lra").exists()  # refused before any stand-in is generated
 
 
 def test_silent_token_reaches_the_run_and_its_record(cache, tmp_path):

@@ -284,16 +284,16 @@ def accuracy(model: nnx.Module, split: lra.Split, limit: int | None, input_dim: 
 
 def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     """The LRA task of ``experiment`` (``dataset`` ``"lra/<task>"``)."""
-    data, folder = load(experiment, data_dir)
     input_dim = int(experiment.model_args["num_input"])
+    silent = experiment.data.get(SILENT_KEY)
+    if silent is not None and (isinstance(silent, bool) or not isinstance(silent, int)
+                               or not 0 <= silent < input_dim):  # checked before any data is read
+        raise ValueError(f"{experiment.name}: data.{SILENT_KEY} must be None or a token id in "
+                         f"0..{input_dim - 1} (0: the black background), got {silent!r}")
+    data, folder = load(experiment, data_dir)
     if data.input_dim > input_dim:
         raise ValueError(f"{experiment.name}: the data has {data.input_dim} token types but the "
                          f"model takes num_input={input_dim}")
-    silent = experiment.data.get(SILENT_KEY)
-    if silent is not None and (isinstance(silent, bool) or not isinstance(silent, int)
-                               or not 0 <= silent < input_dim):
-        raise ValueError(f"{experiment.name}: data.{SILENT_KEY} must be None or a token id in "
-                         f"0..{input_dim - 1} (0: the black background), got {silent!r}")
     batch_size = experiment.train.batch_size
     limit = EVAL_LIMIT[experiment.scale]
 
