@@ -3,9 +3,12 @@
 For each shape and each K, times one training step (forward, backward, Adam update, float32) of
 K ELM members two ways, in the same process, on the same batches:
 
-* ``vmap``: :func:`elm.ensemble.make_ensemble_step`, the K members stacked along a leading axis
-  and trained by one jitted, vmapped program (what :func:`elm.ensemble.train_ensemble` runs);
-* ``seq``: K calls of the same member step (:func:`elm.ensemble.make_guarded_step`, jitted on
+* ``vmap``: :func:`elm.experiments.ensemble.make_ensemble_step`, the K members stacked along a
+leading axis
+  and trained by one jitted, vmapped program (what :func:`elm.experiments.ensemble.train_ensemble`
+  runs);
+* ``seq``: K calls of the same member step (:func:`elm.experiments.ensemble.make_guarded_step`,
+jitted on
   its own), one per member, as a loop over seeds would run them.
 
 Both run the identical per-member computation (the ensemble tests show it gives the same
@@ -35,9 +38,14 @@ from recurrence import machine as recurrence_machine
 from recurrence import parse_shapes
 
 import elm
-from elm import configs
-from elm.ensemble import make_ensemble_step, make_guarded_step, stack_models
-from elm.train import TrainConfig, last_step_cross_entropy, make_optimizer, neuronio_loss
+from elm.experiments import configs
+from elm.experiments.ensemble import make_ensemble_step, make_guarded_step, stack_models
+from elm.experiments.training import (
+    TrainConfig,
+    last_step_cross_entropy,
+    make_optimizer,
+    neuronio_loss,
+)
 
 LEARNING_RATE = 5e-4
 MIN_REPEATS = 3  # a median needs a few samples even when a round takes seconds

@@ -36,7 +36,7 @@ import optax
 from flax import nnx
 
 import elm
-from elm import configs
+from elm.experiments import configs
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 if HAS_TORCH:

@@ -2,7 +2,7 @@
 
 The references the tests hold against: Table S1 (each panel's default), the sweep specs of the
 chapter (every point must build and land on a panel), hand-computed means and standard
-deviations of made-up records, and the paper's tables as typed in ``elm.reference``.
+deviations of made-up records, and the paper's tables as typed in ``elmbook.reference``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from pathlib import Path
 import matplotlib
 import matplotlib.pyplot as plt
 import pytest
+from elmbook import ablations, plots, reference
 
-from elm import ablations, configs, plots, reference
-from elm.results import ResultsStore
-from elm.sweep import RunSpec, load_spec
+from elm.experiments import configs
+from elm.experiments.results import ResultsStore
+from elm.experiments.sweep import RunSpec, load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 FULL = REPO / "book" / "sweeps" / "neuronio_ablations.yaml"

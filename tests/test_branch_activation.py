@@ -15,7 +15,7 @@ import pytest
 from flax import nnx
 
 import elm
-from elm import configs
+from elm.experiments import configs
 
 TINY = {"num_input": 4, "num_output": 2, "d_m": 2, "routing": "neuronio", "d_tree": 2,
         "d_brch": 3}

@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 import elm
-from elm import configs
+from elm.experiments import configs
 
 
 @pytest.mark.parametrize("name", configs.names())

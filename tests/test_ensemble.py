@@ -15,8 +15,8 @@ import pytest
 from flax import nnx
 
 import elm
-from elm import configs
-from elm.ensemble import (
+from elm.experiments import configs
+from elm.experiments.ensemble import (
     build_elm_members,
     build_members,
     check_stackable,
@@ -24,7 +24,7 @@ from elm.ensemble import (
     stack_streams,
     train_ensemble,
 )
-from elm.train import TrainConfig, last_step_cross_entropy, train
+from elm.experiments.training import TrainConfig, last_step_cross_entropy, train
 
 CFG = elm.ELMConfig(num_input=20, num_output=2, d_m=4)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -199,8 +199,8 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np
     from flax import nnx
     import elm
-    from elm.ensemble import data_mesh, shard_batch, train_data_parallel
-    from elm.train import TrainConfig, last_step_cross_entropy, train
+    from elm.experiments.ensemble import data_mesh, shard_batch, train_data_parallel
+    from elm.experiments.training import TrainConfig, last_step_cross_entropy, train
 
     cfg = elm.ELMConfig(num_input=20, num_output=2, d_m=4)
 

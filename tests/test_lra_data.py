@@ -34,7 +34,7 @@ NB_FILE = ("listops-nangia-bowman", "test_d20s.tsv")
 
 
 def test_input_dims_match_table_s2():
-    from elm.configs import LRA_TABLES
+    from elm.experiments.configs import LRA_TABLES
 
     assert {t: v[0] for t, v in LRA_TABLES.items()} == lra.INPUT_DIMS
     # fairseq dictionary (4 specials + types, padded to a multiple of 8) + Mega's <CLS>

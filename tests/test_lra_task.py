@@ -13,12 +13,12 @@ from conftest import shared_path
 from flax import nnx
 
 import elm
-from elm import configs
+from elm.baselines.two_tower import TwoTower, last_output, two_tower
 from elm.data.lra_common import PAD, LRADataError, Split
-from elm.retrieval import TwoTower, last_output, two_tower
-from elm.run import run
-from elm.tasks import lra as lra_task
-from elm.tasks import make_task
+from elm.experiments import configs
+from elm.experiments.run import run
+from elm.experiments.tasks import lra as lra_task
+from elm.experiments.tasks import make_task
 
 TINY_LISTOPS = {"data.standin_n_train": 64, "data.standin_n_valid": 16, "data.standin_n_test": 16,
                 "data.standin_min_len": 4, "data.standin_max_len": 24,

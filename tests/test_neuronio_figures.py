@@ -13,14 +13,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import yaml
+from elmbook import neuronio as nf
 from flax import nnx
 from sklearn.metrics import roc_auc_score
 
-from elm import configs
-from elm import neuronio_figures as nf
 from elm.counting import count_params
-from elm.metrics import IGNORE_START_MS
-from elm.run import run, run_dir
+from elm.experiments import configs
+from elm.experiments.neuronio_eval import IGNORE_START_MS
+from elm.experiments.run import run, run_dir
 
 
 def test_every_neuronio_experiment_has_a_family():
@@ -206,7 +206,7 @@ def test_figures_draw():
     spikes = np.zeros(300, np.uint8)
     spikes[[50, 200]] = 1
     fig = nf.plot_sample(X, spikes, rng.normal(-70, 3, 300), title="sample")
-    ax = fig.axes[0]  # the title's side follows the style (elm.plots puts titles on the left)
+    ax = fig.axes[0]  # the title's side follows the style (elmbook.plots puts titles on the left)
     assert "spikes" in ax.get_title() + ax.get_title(loc="left")
     plt.close(fig)
 

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from elm.data.neuronio import SOMA_BIAS_MV, SOMA_SCALE
-from elm.metrics import (
+from elm.experiments.neuronio_eval import (
     evaluate_neuronio,
     neuronio_metrics,
     neuronio_predictions,

@@ -11,8 +11,8 @@ from flax import nnx
 
 import elm
 from elm.data import neuronio
-from elm.metrics import evaluate_neuronio
-from elm.train import TrainConfig, neuronio_loss, train
+from elm.experiments.neuronio_eval import evaluate_neuronio
+from elm.experiments.training import TrainConfig, neuronio_loss, train
 
 
 def test_branch_elm_trains_and_evaluates_on_the_stand_in():

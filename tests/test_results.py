@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from elm.results import CorruptRecordError, ResultsStore, run_id, write_json_atomic
+from elm.experiments.results import CorruptRecordError, ResultsStore, run_id, write_json_atomic
 
 
 def record(rid: str, **extra):
@@ -66,7 +66,8 @@ def test_a_writer_killed_mid_write_leaves_the_old_record_intact(tmp_path):
     """SIGKILL a process while it rewrites one record over and over: the file is always whole."""
     path = tmp_path / "records" / "r.json"
     write_json_atomic(path, record("r", payload=[0] * 10))
-    script = ("import sys; from pathlib import Path; from elm.results import write_json_atomic\n"
+    script = ("import sys; from pathlib import Path\n"
+              "from elm.experiments.results import write_json_atomic\n"
               "i = 0\n"
               "while True:\n"
               "    i += 1\n"
@@ -87,7 +88,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_record_intact(tmp_path):
 
 
 def test_summarise_groups_seeds_and_counts_divergence():
-    from elm.results import summarise
+    from elm.experiments.results import summarise
 
     recs = [record("a", seed=0, overrides={"d_m": 1}, metrics={"auc": 0.6}),
             record("b", seed=1, overrides={"d_m": 1}, metrics={"auc": 0.8}),

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from elm.data.neuronio import NeuronIODataError
-from elm.results import ResultsStore
-from elm.run import curve, parse_overrides, run, run_dir
+from elm.experiments.results import ResultsStore
+from elm.experiments.run import curve, parse_overrides, run, run_dir
 
 SMALL = {"d_m": 2}
 

@@ -15,13 +15,13 @@ from flax import nnx
 from test_baselines import numpy_lstm
 
 import elm
-from elm import configs
 from elm.baselines import LSTM
 from elm.data import shd
-from elm.run import run
-from elm.tasks import make_task
-from elm.tasks import shd as shd_task
-from elm.train import last_step_cross_entropy
+from elm.experiments import configs
+from elm.experiments.run import run
+from elm.experiments.tasks import make_task
+from elm.experiments.tasks import shd as shd_task
+from elm.experiments.training import last_step_cross_entropy
 
 
 @pytest.fixture(scope="module")

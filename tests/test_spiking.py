@@ -11,14 +11,16 @@ from flax import nnx
 
 import elm
 from elm.baselines import (
-    NEURONIO_THRESHOLD,
     SNN,
     LIFNeuron,
     simplest_elm_config,
     snn_spike_l1,
 )
-from elm.spiking import fast_sigmoid_spike, sigmoid_spike
-from elm.train import neuronio_loss
+from elm.baselines.spiking import fast_sigmoid_spike, sigmoid_spike
+from elm.data.neuronio import NEURONIO_THRESHOLD
+from elm.experiments.training import neuronio_loss
+
+TH = NEURONIO_THRESHOLD  # the LIF's threshold on NeuronIO
 
 
 def _sigmoid(v):
@@ -64,8 +66,9 @@ def test_surrogate_spikes_are_hard_forward_and_smooth_backward():
 
 
 def test_lif_has_the_table_s4_count():
-    assert elm.count_params(nnx.eval_shape(lambda: LIFNeuron(1278, rngs=nnx.Rngs(0)))) == 1280
-    assert elm.count_params(LIFNeuron(10, rngs=nnx.Rngs(0))) == 12
+    lif = nnx.eval_shape(lambda: LIFNeuron(1278, threshold=TH, rngs=nnx.Rngs(0)))
+    assert elm.count_params(lif) == 1280
+    assert elm.count_params(LIFNeuron(10, threshold=TH, rngs=nnx.Rngs(0))) == 12
     assert NEURONIO_THRESHOLD == pytest.approx(1.27)
 
 
@@ -86,7 +89,8 @@ def numpy_lif(model: LIFNeuron, x: np.ndarray) -> np.ndarray:
 
 def test_lif_follows_the_equations():
     with jax.enable_x64(True):
-        model = LIFNeuron(7, tau_m_init=4.0, v_reset=-0.2, rngs=nnx.Rngs(1), dtype=jnp.float64)
+        model = LIFNeuron(7, threshold=TH, tau_m_init=4.0, v_reset=-0.2, rngs=nnx.Rngs(1),
+                          dtype=jnp.float64)
         model.b[...] = jnp.asarray(1.6)  # drive above threshold, so it fires and resets
         x = _signed_spikes(np.random.default_rng(0), (3, 60, 7), rate=0.5)
         y = np.asarray(model(jnp.asarray(x)))
@@ -105,7 +109,8 @@ def test_lif_gradients_flow_through_the_surrogate_reset():
         return jnp.mean(y[..., 1] ** 2) + jnp.mean(y[..., 0])
 
     def grads(detach: bool):
-        model = LIFNeuron(20, tau_m_init=5.0, detach_reset=detach, rngs=nnx.Rngs(2))
+        model = LIFNeuron(20, threshold=TH, tau_m_init=5.0, detach_reset=detach,
+                          rngs=nnx.Rngs(2))
         model.b[...] = jnp.asarray(2.0)
         return nnx.jit(nnx.grad(loss))(model)
 
@@ -118,17 +123,17 @@ def test_lif_gradients_flow_through_the_surrogate_reset():
 
 def test_lif_rejects_bad_settings_and_inputs():
     with pytest.raises(ValueError, match="num_input"):
-        LIFNeuron(0, rngs=nnx.Rngs(0))
+        LIFNeuron(0, threshold=TH, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="tau_m_init"):
-        LIFNeuron(5, tau_m_init=0.0, rngs=nnx.Rngs(0))
+        LIFNeuron(5, threshold=TH, tau_m_init=0.0, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="v_reset"):
         LIFNeuron(5, v_reset=2.0, threshold=1.0, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"\(batch, time, 5\)"):
-        LIFNeuron(5, rngs=nnx.Rngs(0))(jnp.zeros((2, 3, 4)))
+        LIFNeuron(5, threshold=TH, rngs=nnx.Rngs(0))(jnp.zeros((2, 3, 4)))
 
 
 def test_lif_flops_per_step():
-    assert LIFNeuron(1278, rngs=nnx.Rngs(0)).flops_per_step() == 2 * 1278 + 10
+    assert LIFNeuron(1278, threshold=TH, rngs=nnx.Rngs(0)).flops_per_step() == 2 * 1278 + 10
 
 
 def test_lif_trains_on_the_neuronio_loss():
@@ -136,7 +141,7 @@ def test_lif_trains_on_the_neuronio_loss():
     x = jnp.asarray(_signed_spikes(rng, (4, 60, 30)))
     spikes = jnp.asarray(rng.random((4, 60)) < 0.05, jnp.float32)
     soma = jnp.asarray(rng.normal(0.5, 0.2, (4, 60)), jnp.float32)
-    model = LIFNeuron(30, rngs=nnx.Rngs(0))
+    model = LIFNeuron(30, threshold=TH, rngs=nnx.Rngs(0))
     first, last = _fit(model, lambda m: neuronio_loss(m(x), spikes, soma, burn_in=10))
     assert np.isfinite(last) and last < first
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from test_run import corrupt_neuronio
 
-from elm.results import ResultsStore
-from elm.run import run_dir
-from elm.sweep import RunSpec, expand, load_spec, run_sweep
+from elm.experiments.results import ResultsStore
+from elm.experiments.run import run_dir
+from elm.experiments.sweep import RunSpec, expand, load_spec, run_sweep
 
 EXP = "neuronio/elm/paper"
 

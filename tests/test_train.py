@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 import elm
-from elm.train import TrainConfig, last_step_cross_entropy, neuronio_loss, train
+from elm.experiments.training import TrainConfig, last_step_cross_entropy, neuronio_loss, train
 
 
 def toy_batches(start: int, seed: int = 0):

@@ -289,7 +289,7 @@ LOADERS: dict[str, Callable[..., LRAData]] = {
 
 
 def load_task(task: str, data_dir: str | Path | None = None, **kwargs: object) -> LRAData:
-    """``load_<task>`` by name (the task names of ``elm.configs``: image, pathfinder,
+    """``load_<task>`` by name (the task names of ``elm.experiments.configs``: image, pathfinder,
     pathfinder_x, listops, text, retrieval)."""
     if task not in LOADERS:
         raise KeyError(f"unknown LRA task {task!r}; one of {TASKS}")

@@ -43,6 +43,9 @@ N_INPUTS = 2 * N_SEGMENTS
 SOMA_THRESHOLD_MV = -55.0  # somatic spikes are clipped here: the soma target is subthreshold
 SOMA_BIAS_MV = -67.7
 SOMA_SCALE = 0.1
+#: -55 mV in the units of the soma target (``(v + 67.7 mV) / 10 mV``): 1.27. The target is
+#: clipped there, so a LIF threshold at this value lets the membrane *be* the target voltage.
+NEURONIO_THRESHOLD = (SOMA_THRESHOLD_MV - SOMA_BIAS_MV) * SOMA_SCALE
 TRAIN_FOLDER_PATTERN = re.compile(r"full_ergodic_train_batch_(\d+)$")
 TEST_FOLDER = "Data_test"
 VALID_BATCH = 1  # the authors validate on batch 1 and train on the others

@@ -12,7 +12,7 @@ and all four models of Fig 5 / Fig S4 (ELM, Branch-ELM, LSTM, SNN). What it does
   a ``ValueError`` naming both: a sweep that overrides ``data.bin_ms`` must override ``dt`` too
   (``{"data.bin_ms": 2, "dt": 2}``), so that no run silently keeps 10 ms time constants on 2 ms
   bins. The LSTM has no time constants and no ``dt``.
-* **Loss**: :func:`elm.train.last_step_cross_entropy`, with input dropout
+* **Loss**: :func:`elm.experiments.training.last_step_cross_entropy`, with input dropout
   ``train.input_dropout`` (0.5; none for the SNN) applied inside the loss. Its key is part of
   each batch, derived from ``(seed, step)`` only (:func:`dropout_key`), so a run resumed at step
   ``s`` draws exactly the masks the uninterrupted run draws. Kept inputs are scaled by
@@ -43,10 +43,10 @@ from flax import nnx
 from sklearn.metrics import accuracy_score
 
 from elm.baselines import snn_spike_l1
-from elm.configs import Experiment
 from elm.data import shd
-from elm.tasks import Task, predictor
-from elm.train import last_step_cross_entropy
+from elm.experiments.configs import Experiment
+from elm.experiments.tasks import Task, predictor
+from elm.experiments.training import last_step_cross_entropy
 
 #: Samples (SHD) or pairs (SHD-Adding) scored per scale: (valid, test, train); None = all of the
 #: authors' set. The training subset is the first samples of the training part (SHD) or fixed
@@ -141,7 +141,7 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     """The SHD or SHD-Adding task of ``experiment`` (module docstring) for one seed."""
     task_name = experiment.dataset
     if task_name not in ("shd", "shd-adding"):
-        raise ValueError(f"{experiment.name}: elm.tasks.shd serves 'shd' and 'shd-adding', "
+        raise ValueError(f"{experiment.name}: the SHD task serves 'shd' and 'shd-adding', "
                          f"not {task_name!r}")
     check_time_step(experiment)
     data = experiment.data
@@ -195,7 +195,7 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
 
 #: Experiment name part -> model label of Tables S8 and S9.
 MODEL_LABELS = {"elm": "ELM", "branch-elm": "B-ELM", "lstm": "LSTM", "snn": "SNN"}
-#: Dataset -> reference table (elm.reference) with the paper's accuracies.
+#: Dataset -> reference table (elmbook.reference) with the paper's accuracies.
 REFERENCE_TABLES = {"shd": "table_s8_shd", "shd-adding": "table_s9_shd_adding"}
 ACCURACIES = ("train_accuracy", "valid_accuracy", "test_accuracy")
 
@@ -233,7 +233,7 @@ def adding_sample(data_dir: Any = None, pair: int = 0, duration_s: float = 1.0
 
 def paper_accuracies(dataset: str) -> dict[tuple[str, float], dict[str, float]]:
     """The paper's Table S8 (SHD) or S9 (SHD-Adding): ``(model label, bin ms) -> row``."""
-    from elm import reference
+    from elmbook import reference
 
     return {(str(r["model"]), float(r["bin_size_ms"])): r
             for r in reference.load(REFERENCE_TABLES[dataset])}
@@ -242,7 +242,7 @@ def paper_accuracies(dataset: str) -> dict[tuple[str, float], dict[str, float]]:
 def summarise_runs(records: list[dict[str, Any]], by: tuple[str, ...] = (
         "experiment", "data.bin_ms")) -> list[dict[str, Any]]:
     """Mean and std over seeds of the three accuracies, grouped by ``by`` (results.summarise)."""
-    from elm.results import summarise
+    from elm.experiments.results import summarise
 
     return summarise(records, list(by), [f"metrics.{a}" for a in ACCURACIES])
 

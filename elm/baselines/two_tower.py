@@ -11,9 +11,9 @@ The classifier is LRA's ``classifier_head_dual`` with its "NLI" interaction
 (``lra_benchmarks/models/layers/common_layers.py``): the codes ``z1``, ``z2`` are combined into
 ``[z1, z2, z1 * z2, z1 - z2]`` and passed through ``Dense(head_dim), relu,
 Dense(head_dim // 2), relu, Dense(num_classes)``. The paper does not give the head's width;
-``head_dim`` is ours (see ``elm.configs``).
+``head_dim`` is ours (see ``elm.experiments.configs``).
 
-``last_output`` is also what the single-tower LRA tasks use (:mod:`elm.tasks.lra`): text
+``last_output`` is also what the single-tower LRA tasks use (:mod:`elm.experiments.tasks.lra`): text
 sequences are right-padded, so the output that classifies a sequence is the one at its last
 real token, which a causal model computes from the real tokens only.
 """
@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from elm.baselines import LSTM
+from elm.baselines.lstm import LSTM
 from elm.model import ELM, ELMConfig
 
 Array = jax.Array
@@ -107,7 +107,7 @@ class TwoTower(nnx.Module):
 
 def two_tower(*, encoder: Literal["elm", "lstm"], num_output: int, latent: int = 75,
               head_dim: int = 50, rngs: nnx.Rngs, **encoder_args: Any) -> TwoTower:
-    """:class:`TwoTower` from flat settings, as ``elm.configs`` stores them: ``encoder`` picks
+    """:class:`TwoTower` from flat settings, as the experiment configs store them: ``encoder`` picks
     the encoder, ``num_output`` is the number of classes, every other keyword is the encoder's
     (so an override such as ``tau_s`` or ``d_m`` reaches the encoder)."""
     return TwoTower(encoder, encoder_args, latent=latent, num_classes=num_output,

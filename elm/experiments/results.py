@@ -39,15 +39,10 @@ class CorruptRecordError(ValueError):
 
 
 def default_root() -> Path:
-    """``$ELM_RESULTS_DIR``; else ``data/results`` of the checkout this package runs from (so a
-    chapter executing in ``book/`` and a sweep launched at the root share one store); else
-    ``data/results`` under the current directory (an installed package)."""
-    if os.environ.get(DEFAULT_ROOT_ENV):
-        return Path(os.environ[DEFAULT_ROOT_ENV])
-    checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "pyproject.toml").is_file() and (checkout / "book").is_dir():
-        return checkout / "data" / "results"
-    return Path("data/results")
+    """The results store when none is given: ``$ELM_RESULTS_DIR``, else ``data/results`` under
+    the current directory (the repository root, for the commands the README shows). The book's
+    chapters pass their own store (the repository's ``data/results``) explicitly."""
+    return Path(os.environ.get(DEFAULT_ROOT_ENV) or "data/results")
 
 
 def _canonical(value: Any) -> Any:

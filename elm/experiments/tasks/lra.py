@@ -6,16 +6,16 @@ What the six tasks share (Section 3.3, App. B):
   grey levels; the one-hot encoding to the experiment's ``num_input`` (Table S2's input dim)
   happens inside the jitted loss, so no one-hot copy of a dataset is ever held in memory.
 * **Loss.** Cross-entropy on the model's last output (App. B), with
-  :func:`elm.train.last_step_cross_entropy`.
+  :func:`elm.experiments.training.last_step_cross_entropy`.
 * **Padding.** Text, ListOps and Retrieval sequences have different lengths; the readers
   right-pad them with ``<pad>`` as Mega batches them (``RightPadDataset``; the ELM authors
   trained on Mega's preprocessed data). A recurrent model reading right-padded input would end
   on pad tokens, and its "last output" would depend on how much padding its batch happened to
   get. Neither the paper nor the authors' code (which has no LRA script) says how this was
   handled; we take the output at each sequence's **last real token** (``lengths - 1``,
-  :func:`elm.retrieval.last_output`), which is what PyTorch's packed sequences give an LSTM and
-  is independent of the padding. Because the ELM and the LSTM are causal, that output depends
-  on the real tokens only, so each batch is also cut to the width its longest sequence needs
+  :func:`elm.baselines.two_tower.last_output`), which is what PyTorch's packed sequences give an
+  LSTM and is independent of the padding. Because the ELM and the LSTM are causal, that output
+  depends on the real tokens only, so each batch is also cut to the width its longest sequence needs
   (rounded up to one of ``WIDTH_BUCKETS`` widths, to bound recompilation); the loss is unchanged
   by the cut (``tests/test_lra_task.py`` checks both). The image tasks have no padding: the
   last real step is the last pixel.
@@ -28,7 +28,8 @@ What the six tasks share (Section 3.3, App. B):
   split "for model selection during training" (App. B); a run here reports its final model, with
   the validation accuracy beside the test accuracy.
 
-Retrieval uses the two-tower model of :mod:`elm.retrieval`; its batches carry both documents.
+Retrieval uses the two-tower model of :mod:`elm.baselines.two_tower`; its batches carry both
+documents.
 
 The functions at the end (:func:`find_real_data`, :func:`p_above_chance`,
 :func:`accuracy_interval`, :func:`training_flops`) serve the LRA chapter's tables.
@@ -57,13 +58,13 @@ from flax import nnx
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score
 
-from elm.configs import Experiment
+from elm.baselines.two_tower import last_output
 from elm.counting import count_flops
 from elm.data import lra
 from elm.data.lra_common import cache_root, generated_record
-from elm.retrieval import last_output
-from elm.tasks import Task
-from elm.train import last_step_cross_entropy
+from elm.experiments.configs import Experiment
+from elm.experiments.tasks import Task
+from elm.experiments.training import last_step_cross_entropy
 
 #: Tasks with an offline generator (a stand-in is made when no real data is found).
 SYNTHETIC = ("listops", "pathfinder", "pathfinder_x")

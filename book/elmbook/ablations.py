@@ -4,7 +4,7 @@ Why a module: an ablation figure is "metric against one setting, every other set
 default, mean and std over seeds, divergent runs marked". The runs come from a sweep
 (``book/sweeps/neuronio_ablations.yaml``) and live in the results store; this module decides
 which stored run is a point of which panel, aggregates each panel with
-:func:`elm.results.summarise`, and draws it beside the numbers the paper states.
+:func:`elm.experiments.results.summarise`, and draws it beside the numbers the paper states.
 
 A run belongs to a panel by the ``ELMConfig`` fields in which it *differs from its experiment*,
 not by how its overrides were spelled: ``{}`` and ``{"d_m": 20}`` are the same default run of
@@ -35,9 +35,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from elm import configs, plots, reference
+from elm.experiments import configs
+from elm.experiments.results import Record, ResultsStore, lookup, summarise
 from elm.model import ELMConfig
-from elm.results import Record, ResultsStore, lookup, summarise
+from elmbook import plots, reference
 
 ELM_EXP = "neuronio/elm/paper"
 BRANCH_EXP = "neuronio/branch-elm/paper"
@@ -134,7 +135,7 @@ class Panel:
     log_x: bool = False
     categorical: bool = False
     paper_says: str = ""
-    table_s1: str = ""  # the row of Table S1 (elm.reference "table_s1_defaults") for this axis
+    table_s1: str = ""  # the row of Table S1 (elmbook.reference "table_s1_defaults") for this axis
 
     @property
     def label(self) -> str:
@@ -320,7 +321,7 @@ def panel_rows(p: Panel, records: Iterable[Record],
                metrics: Sequence[str] = tuple(METRICS)) -> list[dict[str, Any]]:
     """The panel's points: one row per axis value with mean and std over seeds.
 
-    Rows come from :func:`elm.results.summarise` (``n`` complete runs, ``diverged`` and
+    Rows come from :func:`elm.experiments.results.summarise` (``n`` complete runs, ``diverged`` and
     ``failed`` counts, ``<metric>_mean`` / ``_std``), plus ``x``, ``default`` (the
     experiment's own configuration), ``params`` and ``run_ids``; sorted by ``x``. Diverged and
     failed runs stay in their row's counts: nothing is dropped.
@@ -403,7 +404,7 @@ _COLUMNS = {"auc": ("spike_auc_mean", "spike_auc_std"),
 
 
 def paper_references(p: Panel, metric: str = "auc") -> list[Reference]:
-    """What the paper states in numbers for this panel and metric (``elm.reference`` tables
+    """What the paper states in numbers for this panel and metric (``elmbook.reference`` tables
     and Section 3.1's sentences). The ablation panels themselves are published only as plots."""
     if metric not in _COLUMNS:
         return []
@@ -601,7 +602,7 @@ def plot_panels(panels: Sequence[Panel], records: Sequence[Record], metric: str 
 
 
 def table_rows(panels: Sequence[Panel], records: Sequence[Record]) -> list[list[Any]]:
-    """Rows for :class:`elm.plots.Table`: every point of every panel, with its outcome counts,
+    """Rows for :class:`elmbook.plots.Table`: every point of every panel, with its outcome counts,
     AUC and RMSE (mean ± std), parameters, and how its AUC compares with the default's seed
     range."""
     out = []

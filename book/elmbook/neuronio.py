@@ -12,8 +12,8 @@ Conventions:
   ``"Branch-ELM"`` (``neuronio/branch-elm/*``, size ``d_m``), ``"LSTM"``
   (``neuronio/lstm-<hidden>/paper``), ``"TCN"`` (``neuronio/tcn-*/ours``), ``"LIF"`` and
   ``"simplest ELM"`` (Table S4);
-* the paper's numbers come from :mod:`elm.reference` only, and are drawn in
-  :data:`elm.plots.PAPER_COLOR`;
+* the paper's numbers come from :mod:`elmbook.reference` only, and are drawn in
+  :data:`elmbook.plots.PAPER_COLOR`;
 * FLOPs are :func:`elm.counting.count_flops` over :data:`FLOPS_SEQ_LEN` steps, the sequence
   length at which our count reproduces the FLOPs column of Tables S5–S7 (see
   :func:`flops_seq_len_fit`).
@@ -37,13 +37,14 @@ from flax import nnx
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-from elm import configs, plots, reference
 from elm.counting import count_flops, count_params
 from elm.data import neuronio
-from elm.metrics import IGNORE_START_MS, MAX_SPIKES_PER_SIM, neuronio_predictions
-from elm.results import Record
+from elm.experiments import configs
+from elm.experiments.neuronio_eval import IGNORE_START_MS, MAX_SPIKES_PER_SIM, neuronio_predictions
+from elm.experiments.results import Record
+from elm.experiments.training import TrainConfig, make_optimizer
 from elm.routing import make_routing
-from elm.train import TrainConfig, make_optimizer
+from elmbook import plots, reference
 
 #: Sequence length of the FLOPs columns of Tables S5–S7 under our counting rule: the 500 ms
 #: training and evaluation window (App. B). :func:`flops_seq_len_fit` recovers it from the tables.
@@ -162,10 +163,10 @@ def paper_points(family: str) -> list[PaperPoint]:
 
 
 def _table_s4() -> list[dict[str, Any]]:
-    """Table S4's rows. Read here rather than with :func:`elm.reference.load`: the model name
+    """Table S4's rows. Read here rather than with :func:`elmbook.reference.load`: the model name
     "simplest ELM (1 memory unit, linear integration)" holds an unquoted comma in the CSV, so
     the numbers are taken as the last three fields of each line."""
-    text = (resources.files("elm") / "reference_data"
+    text = (resources.files("elmbook") / "reference_data"
             / "table_s4_tiny_models_neuronio.csv").read_text()
     header, *lines = [line for line in text.splitlines() if line.strip()]
     names = header.split(",")
@@ -209,7 +210,7 @@ def summary_rows(records: Iterable[Record], seq_len: int = FLOPS_SEQ_LEN) -> lis
     """Our points for Fig 2 / Fig S1 and the tables: per (experiment, overrides), the family,
     size, parameter count, FLOPs and the metrics' mean / std over seeds (complete runs only;
     ``diverged`` and ``failed`` counts kept, as the paper reports divergent runs)."""
-    from elm.results import summarise
+    from elm.experiments.results import summarise
 
     records = [r for r in records if r is not None]
     rows = summarise(records, by=["experiment", "overrides", "scale"],
@@ -317,7 +318,7 @@ def experiment_for(family: str, size: int | None = None) -> configs.Experiment:
 
 
 def select_runs(runs: Sequence[Any], families: Sequence[str], per_family: int = 1) -> list[Any]:
-    """The first ``per_family`` runs (:class:`elm.sweep.RunSpec`) of each of ``families``, in
+    """The first ``per_family`` runs (sweep ``RunSpec``) of each of ``families``, in
     the spec's order: how a smaller scale takes a subset of a spec."""
     taken: dict[str, int] = {}
     out = []
@@ -363,7 +364,7 @@ def paper_table(family: str, rows: Sequence[Mapping[str, Any]],
 def _run_folder(source: Record | str | Path, store_root: str | Path | None) -> Path:
     if isinstance(source, Mapping):
         if store_root is None:
-            from elm.results import default_root
+            from elm.experiments.results import default_root
 
             store_root = default_root()
         return Path(store_root) / "runs" / source["run_id"]
@@ -378,7 +379,7 @@ def _experiment_for(source: Record | str | Path, folder: Path,
         if experiment is not None and experiment != source["experiment"]:
             raise ValueError(f"the record ran {source['experiment']!r}, not {experiment!r}")
         return experiment_of(source)
-    params = folder / "parameters.yaml"  # written by elm.sweep for every run it launches
+    params = folder / "parameters.yaml"  # written by the sweep for every run
     saved = yaml.safe_load(params.read_text()) if params.is_file() else {}
     name = experiment or saved.get("experiment")
     if name is None:
@@ -395,13 +396,15 @@ def load_trained(source: Record | str | Path,
     """The model a run trained, restored from its final orbax checkpoint.
 
     ``source`` is the run's record (its folder is ``<store_root>/runs/<run_id>``, ``store_root``
-    defaulting to :func:`elm.results.default_root`) or the run's folder itself. ``experiment``
-    (a name or an :class:`elm.configs.Experiment`) says which model to build; from a record it
-    is read from the record, from a folder from the ``parameters.yaml`` a sweep writes there.
-    ``step`` picks a checkpoint (default: the latest, which is the final one of a finished run).
+    defaulting to :func:`elm.experiments.results.default_root`) or the run's folder itself.
+    ``experiment`` (a name or an :class:`elm.experiments.configs.Experiment`) says which model to
+    build; from a record it is read from the record, from a folder from the ``parameters.yaml`` a
+    sweep writes there. ``step`` picks a checkpoint (default: the latest, which is the final one of
+    a finished run).
 
     The checkpoint is the pure dict ``{"model", "optimizer", "losses"}`` that
-    :func:`elm.train.train` saves; the optimiser is rebuilt only as the restore template.
+    :func:`elm.experiments.training.train` saves; the optimiser is rebuilt only as the restore
+    template.
     """
     folder = _run_folder(source, store_root)
     exp = _experiment_for(source, folder, experiment)
@@ -441,8 +444,8 @@ def load_trained(source: Record | str | Path,
 @dataclass
 class Predictions:
     """Stitched whole-simulation predictions over evaluation files (the protocol of
-    :mod:`elm.metrics`): spikes, spike probability, true and predicted soma (mV re bias),
-    shapes ``(n_sim, T)``; ``keep`` marks the simulations the protocol evaluates."""
+    :mod:`elm.experiments.neuronio_eval`): spikes, spike probability, true and predicted soma (mV
+    re bias), shapes ``(n_sim, T)``; ``keep`` marks the simulations the protocol evaluates."""
 
     spikes: np.ndarray
     spike_prob: np.ndarray
@@ -468,8 +471,8 @@ def predict_files(model: nnx.Module, files: Sequence[str | Path],
                   batch_size: int | None = None) -> Predictions:
     """The protocol's stitched predictions of ``model`` on NeuronIO ``files`` (raw outputs:
     channel 0 spike logit, channel 1 soma in training scale; soma re-standardised per file as
-    :func:`elm.metrics.evaluate_neuronio` does by default)."""
-    from elm.tasks import predictor
+    :func:`elm.experiments.neuronio_eval.evaluate_neuronio` does by default)."""
+    from elm.experiments.tasks import predictor
 
     predict = predictor(model)
     parts = []

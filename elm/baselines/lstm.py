@@ -1,4 +1,4 @@
-"""Baseline models the paper compares the ELM against.
+"""The LSTM and Chrono-LSTM baselines (NeuronIO, SHD, LRA).
 
 ``LSTM``: a classic LSTM with one bias per gate (the count of Table S7: 77,672 parameters for
 hidden size 15 with 1278 inputs and 2 outputs), read out linearly at every step. With
@@ -12,15 +12,6 @@ units scaled by ``1/(1-p)``; without a key (evaluation) nothing is dropped.
 
 Like the ELM, the input's contribution to all four gates is linear, so it is computed for every
 time step at once before the sequential loop.
-
-The other baselines live in their own modules and are re-exported here, the one place to import
-baselines from:
-
-* :class:`LIFNeuron` (:mod:`elm.spiking`): the classic LIF neuron of Table S4 (1280 parameters);
-* :func:`simplest_elm_config`: the "simplest ELM" of Table S4 (1286 parameters), an ELM config;
-* :class:`SNN` and :func:`snn_spike_l1` (:mod:`elm.spiking`): the LIF network on SHD (~51K);
-* :class:`TCN`, :data:`TCN_FAMILY`, :func:`tcn_from_family` (:mod:`elm.tcn`): a causal TCN in
-  the spirit of Beniaguev et al. (2021).
 """
 
 from __future__ import annotations
@@ -32,23 +23,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
-from elm.model import ELMConfig
-from elm.spiking import NEURONIO_THRESHOLD, SNN, LIFNeuron, snn_spike_l1
-from elm.tcn import BENIAGUEV_TCN, TCN, TCN_FAMILY, TCNSize, tcn_from_family
-
-__all__ = [
-    "BENIAGUEV_TCN",
-    "LSTM",
-    "NEURONIO_THRESHOLD",
-    "SNN",
-    "TCN",
-    "TCN_FAMILY",
-    "LIFNeuron",
-    "TCNSize",
-    "simplest_elm_config",
-    "snn_spike_l1",
-    "tcn_from_family",
-]
+__all__ = ["LSTM"]
 
 Array = jax.Array
 
@@ -130,42 +105,3 @@ class LSTM(nnx.Module):
         zeros = jnp.zeros((gates_x.shape[1], h_size), gates_x.dtype)
         _, hs = lax.scan(step, (zeros, zeros), gates_x)
         return self.readout(jnp.swapaxes(hs, 0, 1))
-
-
-def simplest_elm_config(num_input: int = 1278, num_output: int = 2, *,
-                        tau_m_init: float = 20.0, **changes) -> ELMConfig:
-    """The "simplest ELM" of Table S4: one memory unit, one timescale, linear synaptic integration.
-
-    All synapses sit on a single branch (``d_tree=1``, ``d_brch=num_input``, the "neuronio"
-    routing, which with one branch is a permutation of the inputs), so the branch input is the
-    linear sum ``sum_i w_s,i s_i,t`` of the synaptic traces; with ``mlp_layers=0`` the "MLP" is
-    one linear map from (branch, memory) to the memory update. The weights ``w_s`` are
-    non-negative, as in every ELM; NeuronIO's inhibitory inputs arrive negated
-    (:func:`elm.data.neuronio.transform_inputs`), so they still inhibit. Trainable, for 1278
-    inputs and 2 outputs::
-
-        w_s       1278   synaptic weights
-        tau_m        1   the memory timescale (learnable, as the paper says)
-        MLP          3   weights from the branch and from the memory, one bias
-        w_y, b_y     4   readout 1 -> 2 and its biases
-        total     1286   = Table S4
-
-    The vanilla-ELM alternative (no routing, ``learn_w_s=False`` so the linear map carries the
-    signed weights) has ``1279 + 1 + 1 + 4 = 1285``, one short: the single branch's extra MLP
-    weight is the "implementation detail" that makes 1286.
-
-    A single unit cannot be spread over an init range, so ``tau_m`` starts at ``tau_m_init``
-    ms (20 ms, a typical cortical membrane time constant; our choice) and is bounded to the
-    Table S1 range 0-500 ms; ``lambda_value`` is Table S1's NeuronIO value 10. ``changes``
-    override any :class:`ELMConfig` field.
-    """
-    if num_input < 2 or num_input % 2:
-        raise ValueError("simplest_elm_config puts every input on one branch with the "
-                         "'neuronio' routing, which needs an even num_input >= 2, "
-                         f"got {num_input}")
-    if not 0.0 < tau_m_init < 500.0:
-        raise ValueError(f"tau_m_init must lie in (0, 500) ms, got {tau_m_init}")
-    settings = dict(d_m=1, mlp_layers=0, routing="neuronio", d_tree=1, d_brch=num_input,
-                    learn_tau_m=True, tau_m_init=(tau_m_init, tau_m_init),
-                    tau_m_bounds=(0.0, 500.0), lambda_value=10.0)
-    return ELMConfig(num_input, num_output, **{**settings, **changes})

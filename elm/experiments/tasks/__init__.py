@@ -1,10 +1,10 @@
 """What a training run needs from a dataset family: batches, a loss, an evaluation, provenance.
 
-Why a layer between data and runs: :func:`elm.run.run` trains any experiment of
-:mod:`elm.configs` the same way (the fairness of the paper's comparisons depends on it), so what
-differs between NeuronIO, SHD and LRA (how batches are drawn, which loss, which metrics) lives
-here, one module per family with a function ``task(experiment, data_dir, seed) -> Task``,
-selected by ``Experiment.dataset``.
+Why a layer between data and runs: :func:`elm.experiments.run.run` trains any experiment of
+:mod:`elm.experiments.configs` the same way (the fairness of the paper's comparisons depends on
+it), so what differs between NeuronIO, SHD and LRA (how batches are drawn, which loss, which
+metrics) lives here, one module per family with a function ``task(experiment, data_dir, seed) ->
+Task``, selected by ``Experiment.dataset``.
 
 Every ``batches(start)`` is deterministic from the run's seed and starts at step ``start``, so a
 run resumed from a checkpoint sees exactly the batches the uninterrupted run would have.
@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from flax import nnx
 
-from elm.configs import Experiment
-from elm.train import LossFn
+from elm.experiments.configs import Experiment
+from elm.experiments.training import LossFn
 
 #: dataset family (the part of ``Experiment.dataset`` before any "/") -> module with ``task``
-FAMILIES = {"neuronio": "elm.tasks.neuronio", "shd": "elm.tasks.shd",
-            "shd-adding": "elm.tasks.shd", "lra": "elm.tasks.lra"}
+FAMILIES = {"neuronio": "elm.experiments.tasks.neuronio", "shd": "elm.experiments.tasks.shd",
+            "shd-adding": "elm.experiments.tasks.shd", "lra": "elm.experiments.tasks.lra"}
 
 
 @dataclass

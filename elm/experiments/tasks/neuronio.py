@@ -8,11 +8,11 @@ from typing import Any
 
 from flax import nnx
 
-from elm.configs import Experiment
 from elm.data import neuronio
-from elm.metrics import evaluate_neuronio
-from elm.tasks import Task, predictor
-from elm.train import neuronio_loss
+from elm.experiments.configs import Experiment
+from elm.experiments.neuronio_eval import evaluate_neuronio
+from elm.experiments.tasks import Task, predictor
+from elm.experiments.training import neuronio_loss
 
 # --------------------------------------------------------------------------------------------
 # NeuronIO

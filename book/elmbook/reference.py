@@ -2,7 +2,7 @@
 
 Why a module: chapters must show the paper's values beside computed ones without depending on
 anything outside the repository, and must never confuse the two. Every table here is typed from
-the paper; ``elm/reference_data/README.md`` cites table and section for each file.
+the paper; ``book/elmbook/reference_data/README.md`` cites table and section for each file.
 """
 
 from __future__ import annotations
@@ -35,5 +35,5 @@ def load(name: str) -> list[dict[str, float | str]]:
     """Rows of a reference table as dicts; numeric cells become floats."""
     if name not in TABLES:
         raise KeyError(f"no reference table {name!r}; available: {', '.join(TABLES)}")
-    text = (resources.files("elm") / "reference_data" / f"{name}.csv").read_text()
+    text = (resources.files("elmbook") / "reference_data" / f"{name}.csv").read_text()
     return [{k: _value(v) for k, v in row.items()} for row in csv.DictReader(text.splitlines())]

@@ -5,9 +5,9 @@ training step leaves most of a CPU or accelerator idle, and the paper's claims r
 runs (seeds, ablation grids, the scaling curves of Fig. 3 and 4). Training K members of the
 same shape with ``jax.vmap`` turns K small matmuls into one batched matmul and K dispatches
 into one; the members stay mathematically independent, so each one ends where a separate
-:func:`elm.train.train` run with the same seed and batches would, up to float rounding (tested).
-Whether it is faster depends on the size: on a 2-core CPU about 3x at K = 16 for a tiny ELM,
-nothing for the NeuronIO-sized one, whose step is already a large matmul
+:func:`.training.train` run with the same seed and batches would, up to float
+rounding (tested). Whether it is faster depends on the size: on a 2-core CPU about 3x at K = 16 for
+a tiny ELM, nothing for the NeuronIO-sized one, whose step is already a large matmul
 (``benchmarks/ensemble.py``).
 
 Two tools:
@@ -22,7 +22,8 @@ Two tools:
   ``"data"``) and its parameters replicated; ``jax.jit`` with these shardings inserts the
   all-reduce, so the gradient is that of the mean loss over the global batch.
 
-Both reuse :class:`elm.train.TrainConfig` and :func:`elm.train.make_optimizer`, so the
+Both reuse :class:`elm.experiments.training.TrainConfig` and
+:func:`elm.experiments.training.make_optimizer`, so the
 optimiser and its learning-rate schedule are those of every other run in the book. Neither
 writes checkpoints: ensembles are for the many short runs of sweeps, where rerunning is cheaper
 than resuming.
@@ -45,9 +46,9 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
-from elm.configs import Experiment
+from elm.experiments.configs import Experiment
+from elm.experiments.training import TrainConfig, TrainResult, make_optimizer
 from elm.model import ELM, ELMConfig
-from elm.train import TrainConfig, TrainResult, make_optimizer
 
 Batch = Any
 LossFn = Callable[[nnx.Module, Batch], jax.Array]
@@ -165,7 +166,7 @@ def make_member_step(graphdef: nnx.GraphDef, loss_fn: LossFn,
                      tx: optax.GradientTransformation) -> MemberStep:
     """One model's training step as a pure function of arrays, the unit that gets vmapped.
 
-    It is the same computation as the step inside :func:`elm.train.train` (``value_and_grad``
+    It is the same computation as the step inside :func:`.training.train` (``value_and_grad``
     over the ``nnx.Param`` state, then ``tx.update`` and ``optax.apply_updates``, as
     ``nnx.Optimizer.update`` does), written on arrays so that ``jax.vmap`` and shardings apply.
     """
@@ -194,8 +195,8 @@ def make_guarded_step(graphdef: nnx.GraphDef, loss_fn: LossFn, tx: optax.Gradien
     (loss, params, rest, opt, ok)``.
 
     The update is kept only if the member was alive and its loss was finite and at most
-    ``max_loss`` (the test :func:`elm.train.train` applies); otherwise the old state comes back
-    unchanged and ``ok`` is False. Selecting inside the program (rather than on the host)
+    ``max_loss`` (the test :func:`.training.train` applies); otherwise the old state
+    comes back unchanged and ``ok`` is False. Selecting inside the program (rather than on the host)
     lets the old state's buffers be donated, and lets each member of a vmapped ensemble
     freeze on its own.
     """
@@ -243,7 +244,7 @@ class EnsembleResult:
         return len(self.diverged)
 
     def member(self, k: int) -> TrainResult:
-        """Member ``k`` as the :class:`elm.train.TrainResult` a single run would have returned."""
+        """Member ``k`` as the :class:`.training.TrainResult` a single run would have returned."""
         end = self.diverged_at[k] if self.diverged[k] else self.steps_done
         return TrainResult(losses=[float(v) for v in self.losses[k, :end]], steps_done=end,
                            diverged=bool(self.diverged[k]), diverged_at=self.diverged_at[k],
@@ -400,13 +401,13 @@ def train_data_parallel(
     devices: Sequence[jax.Device] | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``model`` in place like :func:`elm.train.train`, each batch split over ``devices``.
+    """Train ``model`` in place like :func:`.training.train`, each batch split over ``devices``.
 
-    ``loss_fn`` must average over the batch (as every loss of :mod:`elm.train` does), so the
-    gradient is the mean over the global batch and the run matches a single-device run on the
-    same batches up to float rounding. A NaN, infinite or exploding loss stops the run as in
-    :func:`elm.train.train`; the model keeps its state from before that step. The trained arrays
-    written back into ``model`` stay replicated on the mesh.
+    ``loss_fn`` must average over the batch (as every loss of :mod:`elm.experiments.training`
+    does), so the gradient is the mean over the global batch and the run matches a single-device
+    run on the same batches up to float rounding. A NaN, infinite or exploding loss stops the run
+    as in :func:`.training.train`; the model keeps its state from before that step.
+    The trained arrays written back into ``model`` stay replicated on the mesh.
     """
     mesh = data_mesh(devices)
     tx = make_optimizer(config)

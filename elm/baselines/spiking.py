@@ -29,13 +29,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
-from elm.data.neuronio import SOMA_BIAS_MV, SOMA_SCALE, SOMA_THRESHOLD_MV
-
 Array = jax.Array
-
-#: -55 mV in the units of the NeuronIO soma target (``(v + 67.7 mV) / 10 mV``): 1.27. The target
-#: is clipped there, so a LIF threshold at this value lets the membrane *be* the target voltage.
-NEURONIO_THRESHOLD = (SOMA_THRESHOLD_MV - SOMA_BIAS_MV) * SOMA_SCALE
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,14 +113,15 @@ class LIFNeuron(nnx.Module):
     with ``v~_0 = v_reset``. ``tau_m dv/dt = -v + I`` integrated exactly for a current held over
     one bin, so ``b`` is the resting potential and ``w`` the steady-state voltage per unit input.
 
-    Outputs ``(batch, time, 2)``, the layout :func:`elm.train.neuronio_loss` expects:
+    Outputs ``(batch, time, 2)``, the layout :func:`elm.experiments.training.neuronio_loss` expects:
 
     * channel 0, the spike *logit* ``(v_t - threshold) / spike_scale``: the escape-noise firing
       probability ``sigmoid(logit)`` goes to the hard spike as ``spike_scale -> 0`` and is
       positive exactly when the neuron spikes (``logit > 0`` <=> ``s_t = 1``);
     * channel 1, the membrane voltage ``v_t`` before the reset, fit directly to the (scaled)
-      soma voltage as in the paper. The default ``threshold`` is -55 mV in the target's units
-      (1.27), where NeuronIO clips the soma target, and ``v_reset = 0`` is its -67.7 mV rest.
+      soma voltage as in the paper. For NeuronIO, ``threshold`` is -55 mV in the target's units
+      (:data:`elm.data.neuronio.NEURONIO_THRESHOLD`, 1.27), where NeuronIO clips the soma target,
+      and ``v_reset = 0`` is its -67.7 mV rest.
 
     Trainable (``nnx.Param``): the ``num_input`` synaptic weights ``w``, the bias ``b`` and the
     membrane timescale ``tau_m`` (stored as ``log tau_m`` so it stays positive): ``1278 + 1 + 1 =
@@ -140,7 +135,7 @@ class LIFNeuron(nnx.Module):
     num_output = 2
 
     def __init__(self, num_input: int = 1278, *, tau_m_init: float = 20.0,
-                 threshold: float = NEURONIO_THRESHOLD, v_reset: float = 0.0,
+                 threshold: float, v_reset: float = 0.0,
                  spike_scale: float = 0.1, dt: float = 1.0, detach_reset: bool = False,
                  rngs: nnx.Rngs, dtype=jnp.float32) -> None:
         if num_input < 1:

@@ -22,6 +22,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from elmbook import REPOSITORY
+
 #: Input spikes with sign +1 (excitatory) and -1 (inhibitory), as the paper's Fig S7.
 EXCITATORY, INHIBITORY = "#d62728", "#1f5fbf"
 #: Okabe-Ito colours, the default colour cycle.
@@ -58,17 +60,10 @@ def apply_style() -> None:
 
 
 def figures_dir() -> Path:
-    """Where figures are kept: ``$ELM_FIGURES_DIR``, else ``<repository>/figures``.
-
-    The repository is found from this file (``elm`` is installed editable); outside a checkout
-    the figures go to ``./figures`` of the working directory.
-    """
+    """Where the chapters keep their figures: ``$ELM_FIGURES_DIR``, else ``figures/`` of the
+    repository this book belongs to (the folder above ``book/``)."""
     env = os.environ.get("ELM_FIGURES_DIR")
-    if env:
-        folder = Path(env)
-    else:
-        root = Path(__file__).resolve().parents[1]
-        folder = root / "figures" if (root / "pyproject.toml").is_file() else Path("figures")
+    folder = Path(env) if env else REPOSITORY / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
