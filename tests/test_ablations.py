@@ -13,11 +13,11 @@ from pathlib import Path
 import matplotlib
 import matplotlib.pyplot as plt
 import pytest
-from elmbook import ablations, plots, reference
 
 from elm.experiments import configs
 from elm.experiments.results import ResultsStore
 from elm.experiments.sweep import RunSpec, load_spec
+from elmbook import ablations, plots, reference
 
 REPO = Path(__file__).resolve().parents[1]
 FULL = REPO / "book" / "sweeps" / "neuronio_ablations.yaml"

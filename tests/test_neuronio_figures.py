@@ -13,7 +13,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import yaml
-from elmbook import neuronio as nf
 from flax import nnx
 from sklearn.metrics import roc_auc_score
 
@@ -21,6 +20,8 @@ from elm.counting import count_params
 from elm.experiments import configs
 from elm.experiments.neuronio_eval import IGNORE_START_MS
 from elm.experiments.run import run, run_dir
+from elmbook import neuronio as nf
+from elmbook import plots
 
 
 def test_every_neuronio_experiment_has_a_family():
@@ -77,8 +78,9 @@ def test_size_labels_and_cells():
     assert nf.size_label(configs.get("neuronio/tcn-30k/ours")) == "tcn-30k"
     assert nf.size_label(configs.get("neuronio/lif/paper")) == "-"
     assert nf.size_value("d_m=20") == 20 and nf.size_value("tcn-1m") is None
-    assert nf.pm(0.63812, 0.0031) == "0.638 ± 0.003"
-    assert nf.pm(0.5, float("nan")) == "0.500" and nf.pm(float("nan")) == "n/a"
+    assert plots.mean_std(0.63812, 0.0031) == "0.638 ± 0.003"
+    assert plots.mean_std(0.5, float("nan")) == "0.500" and plots.mean_std(float("nan")) == "–"
+    assert plots.mean_std(0.86, 0.02, 2, n=1) == "0.86"  # one run has no spread
     assert nf.pm(None) == "n/a"
 
 

@@ -43,12 +43,11 @@ from elmbook import plots, reference
 ELM_EXP = "neuronio/elm/paper"
 BRANCH_EXP = "neuronio/branch-elm/paper"
 #: The "sufficiently good" spike-prediction threshold of Beniaguev et al. (Section 3.1).
-THRESHOLD_AUC = 0.991
 #: Metrics every panel aggregates (dotted record keys) and how they are labelled.
 METRICS: dict[str, str] = {"metrics.auc": "spike AUC",
                            "metrics.soma_rmse_mv": "soma RMSE (mV)"}
 #: The paper's statement about the Branch-ELM with fewer, smaller branches (Section 3.1).
-SMALL_BRANCHES = {"d_tree": 35, "d_brch": 65, "auc_above": 0.991, "params": 5479}
+SMALL_BRANCHES = {"d_tree": 35, "d_brch": 65, "auc_above": reference.AUC_THRESHOLD, "params": 5479}
 #: App. B: "All experiments were run on a single A100 ... and ran less than 24h".
 PAPER_HOURS_PER_RUN = 24.0
 
@@ -423,7 +422,7 @@ def paper_references(p: Panel, metric: str = "auc") -> list[Reference]:
         refs.append(Reference("hline", float(default[mean_col]),
                               f"{name}, default config (d_m = 20)"))
     if metric == "auc":
-        refs.append(Reference("hline", THRESHOLD_AUC, "0.991 threshold (Section 3.1)"))
+        refs.append(Reference("hline", reference.AUC_THRESHOLD, "0.991 threshold (Section 3.1)"))
         if p.key == "3gh":
             x = f"{SMALL_BRANCHES['d_tree']}×{SMALL_BRANCHES['d_brch']}"
             refs.append(Reference("above", SMALL_BRANCHES["auc_above"],

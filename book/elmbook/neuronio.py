@@ -51,7 +51,6 @@ from elmbook import plots, reference
 FLOPS_SEQ_LEN = 500
 #: The "sufficiently good" spike-prediction threshold of Beniaguev et al. (2021), quoted in
 #: Section 3.1 of the paper ("0.991 AUC").
-AUC_THRESHOLD = 0.991
 #: Family -> (colour, marker), fixed so every figure of the chapter uses the same ones.
 FAMILY_STYLE: dict[str, tuple[str, str]] = {
     "Branch-ELM": (plots.PALETTE[0], "o"),
@@ -114,15 +113,10 @@ def size_label(experiment: configs.Experiment) -> str:
     return "-"
 
 
-def abstract_model(experiment: configs.Experiment) -> nnx.Module:
-    """Shapes only (``nnx.eval_shape``): counting parameters or FLOPs allocates nothing."""
-    return nnx.eval_shape(lambda: experiment.build(nnx.Rngs(0)))
-
-
 def model_cost(experiment: configs.Experiment,
                seq_len: int = FLOPS_SEQ_LEN) -> tuple[int, int]:
     """(trainable parameters, forward FLOPs over ``seq_len`` steps) of an experiment's model."""
-    model = abstract_model(experiment)
+    model = experiment.abstract_model()
     return count_params(model), count_flops(model, seq_len)
 
 
@@ -195,7 +189,7 @@ def flops_seq_len_fit(family: str, experiment: str,
             exp = configs.get(f"neuronio/lstm-{size}/paper")
         else:
             exp = configs.override(configs.get(experiment), {size_key: size})
-        per_step = count_flops(abstract_model(exp), 1)
+        per_step = count_flops(exp.abstract_model(), 1)
         rows.append({"size": size, "paper_flops": point.flops, "ours_per_step": per_step,
                      "seq_len": point.flops / per_step,
                      "relative_error_at_500": per_step * FLOPS_SEQ_LEN / point.flops - 1.0})
@@ -346,14 +340,14 @@ def paper_table(family: str, rows: Sequence[Mapping[str, Any]],
         if ours:
             r = ours[0]
             seeds = r["n"]
-            rmse = pm(r["soma_rmse_mv_mean"], r["soma_rmse_mv_std"] if seeds > 1 else None)
-            auc = pm(r["auc_mean"], r["auc_std"] if seeds > 1 else None, 4)
+            rmse = plots.mean_std(r["soma_rmse_mv_mean"], r["soma_rmse_mv_std"], n=seeds)
+            auc = plots.mean_std(r["auc_mean"], r["auc_std"], 4, n=seeds)
         else:
             seeds, rmse, auc = 0, "not run", "not run"
         body.append([point.size, f"{point.params:,.0f}", f"{params:,}",
                      f"{point.flops / 1e6:.2f}M", f"{flops / 1e6:.2f}M",
-                     pm(point.rmse, point.rmse_std), rmse, pm(point.auc, point.auc_std, 4), auc,
-                     seeds])
+                     plots.mean_std(point.rmse, point.rmse_std), rmse,
+                     plots.mean_std(point.auc, point.auc_std, 4), auc, seeds])
     return header, body
 
 
@@ -573,8 +567,8 @@ def plot_scaling(rows: Sequence[Mapping[str, Any]], axis: str = "params", *,
                 ax.errorbar(x, y, yerr=err, color=plots.PAPER_COLOR, marker=marker, ms=4,
                             lw=0.8, ls="--" if len(points) > 1 else "none", capsize=2,
                             mfc="white", label=f"{family} (paper)")
-    ax_s.axhline(AUC_THRESHOLD, color="black", lw=0.6, ls=":",
-                 label=f"{AUC_THRESHOLD} AUC (Beniaguev et al.)")
+    ax_s.axhline(reference.AUC_THRESHOLD, color="black", lw=0.6, ls=":",
+                 label=f"{reference.AUC_THRESHOLD} AUC (Beniaguev et al.)")
     xlabel = ("trainable parameters" if axis == "params"
               else f"FLOPs per sample ({FLOPS_SEQ_LEN} steps)")
     for ax in (ax_v, ax_s):
@@ -741,15 +735,6 @@ def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
 
 # --------------------------------------------------------------------------------------------
 # table cells
-
-
-def pm(mean: float | None, std: float | None = None, digits: int = 3) -> str:
-    """``"0.638 ± 0.003"``; ``"n/a"`` for a missing or NaN mean; no ``±`` without a std."""
-    if mean is None or not np.isfinite(mean):
-        return "n/a"
-    if std is None or not np.isfinite(std):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def size_value(size: str) -> int | None:

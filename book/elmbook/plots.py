@@ -68,6 +68,17 @@ def figures_dir() -> Path:
     return folder
 
 
+def mean_std(mean: float | None, std: float | None = None, digits: int = 3, *,
+             n: int | None = None) -> str:
+    """``"0.638 ± 0.003"``, the one format of a mean over seeds in the book's tables: ``"–"`` for
+    a missing or NaN mean, no ``±`` for one run (``n == 1``) or without a std."""
+    if mean is None or not np.isfinite(mean):
+        return "–"
+    if n == 1 or std is None or not np.isfinite(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
 def save_figure(fig: Figure, name: str) -> Path:
     """Save ``fig`` as ``<figures_dir>/<name>.png`` and return the path."""
     path = figures_dir() / f"{name}.png"

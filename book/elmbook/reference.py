@@ -10,6 +10,10 @@ from __future__ import annotations
 import csv
 from importlib import resources
 
+#: Section 3.1 (after Beniaguev et al. 2021): the spike AUC "over 0.991" that a model must reach
+#: to count as fitting the cortical neuron.
+AUC_THRESHOLD = 0.991
+
 TABLES = (
     "table_1_lra",
     "table_s1_defaults",

@@ -23,6 +23,7 @@ from flax import nnx
 
 from elm.baselines import LSTM, SNN, TCN, TCN_FAMILY, LIFNeuron, simplest_elm_config
 from elm.baselines.two_tower import two_tower
+from elm.counting import count_params
 from elm.data.neuronio import NEURONIO_THRESHOLD
 from elm.model import ELM, ELMConfig
 
@@ -86,6 +87,15 @@ class Experiment:
             raise KeyError(f"{self.name}: unknown model kind {self.model!r}; "
                            f"known: elm, {', '.join(sorted(MODELS))}")
         return MODELS[self.model](**self.model_args, rngs=rngs)
+
+    def abstract_model(self) -> nnx.Module:
+        """The model as shapes only (``nnx.eval_shape``): counting its parameters or FLOPs
+        allocates no weights, so even a paper-sized model is counted in milliseconds."""
+        return nnx.eval_shape(lambda: self.build(nnx.Rngs(0)))
+
+    def param_count(self) -> int:
+        """Trainable parameters of this experiment's model (:func:`elm.count_params`)."""
+        return count_params(self.abstract_model())
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,7 +463,7 @@ def override(experiment: Experiment, overrides: Mapping[str, Any]) -> Experiment
     changed = dataclasses.replace(experiment, model_args=model_args, data=data,
                                   train=dataclasses.replace(experiment.train, **train))
     try:
-        nnx.eval_shape(lambda: changed.build(nnx.Rngs(0)))
+        changed.abstract_model()
     except TypeError as err:
         raise KeyError(f"overrides {dict(overrides)} do not fit {experiment.name}: {err}") from err
     return changed

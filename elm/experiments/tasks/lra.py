@@ -342,7 +342,7 @@ def training_flops(experiment: Experiment) -> dict[str, float]:
     batch x steps; :func:`elm.count_flops`). Retrieval counts both documents and not the head."""
     name = task_name(experiment)
     seq_len = lra.SEQ_LENS[name]
-    model = nnx.eval_shape(lambda: experiment.build(nnx.Rngs(0)))
+    model = experiment.abstract_model()
     encoder = getattr(model, "encoder", model)
     per_sequence = count_flops(encoder, seq_len) * (2 if encoder is not model else 1)
     steps = experiment.train.steps
