@@ -7,7 +7,7 @@ K ELM members two ways, in the same process, on the same batches:
 leading axis
   and trained by one jitted, vmapped program (what :func:`elm.experiments.ensemble.train_ensemble`
   runs);
-* ``seq``: K calls of the same member step (:func:`elm.experiments.ensemble.make_guarded_step`,
+* ``seq``: K calls of the same member step (:func:`elm.experiments.training.make_guarded_step`,
 jitted on
   its own), one per member, as a loop over seeds would run them.
 
@@ -39,13 +39,10 @@ from recurrence import parse_shapes
 
 import elm
 from elm.experiments import configs
-from elm.experiments.ensemble import make_ensemble_step, make_guarded_step, stack_models
-from elm.experiments.training import (
-    TrainConfig,
-    last_step_cross_entropy,
-    make_optimizer,
-    neuronio_loss,
-)
+from elm.experiments.ensemble import make_ensemble_step, stack_models
+from elm.experiments.tasks import last_step_cross_entropy
+from elm.experiments.tasks.neuronio import neuronio_loss
+from elm.experiments.training import TrainSettings, make_guarded_step, make_optimizer
 
 LEARNING_RATE = 5e-4
 MIN_REPEATS = 3  # a median needs a few samples even when a round takes seconds
@@ -138,7 +135,7 @@ class Members:
 
 def step_pair(shape: Shape, k: int) -> tuple[Callable[[], None], Callable[[], None]]:
     """``(vmapped_round, sequential_round)``: each advances all K members by one step."""
-    tx = make_optimizer(TrainConfig(steps=10_000, learning_rate=LEARNING_RATE))
+    tx = make_optimizer(TrainSettings(batches_per_epoch=10_000, learning_rate=LEARNING_RATE))
     loss_fn = make_loss(shape)
     m = Members(shape, k, tx)
     batch = make_batches(shape, k)

@@ -24,7 +24,8 @@ from elm.experiments.ensemble import (
     stack_streams,
     train_ensemble,
 )
-from elm.experiments.training import TrainConfig, last_step_cross_entropy, train
+from elm.experiments.tasks import last_step_cross_entropy
+from elm.experiments.training import TrainSettings, train
 
 CFG = elm.ELMConfig(num_input=20, num_output=2, d_m=4)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,13 +59,13 @@ def assert_same_state(a: nnx.Module, b: nnx.Module, rtol: float, atol: float) ->
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
 
 
-def separate_run(model: nnx.Module, batches, config: TrainConfig):
+def separate_run(model: nnx.Module, batches, config: TrainSettings):
     return train(model, loss_fn, batches, config, progress=False)
 
 
 def test_ensemble_equals_separate_runs_per_seed_in_x64():
     """Member k ends where train() with seed k and stream k ends (float64: to rounding)."""
-    seeds, config = [0, 1, 2], TrainConfig(steps=6, learning_rate=1e-2)
+    seeds, config = [0, 1, 2], TrainSettings(batches_per_epoch=6, learning_rate=1e-2)
     with jax.enable_x64(True):
         build = lambda rngs: elm.ELM(CFG, rngs=rngs, dtype=jnp.float64)  # noqa: E731
         members = build_members(build, seeds)
@@ -84,7 +85,7 @@ def test_ensemble_equals_separate_runs_per_seed_in_x64():
 def test_shared_batch_and_value_only_configs_equal_separate_runs():
     """Two tau_s values (array values only) on one shared stream, float32 tolerance."""
     sweep = [CFG.replace(tau_s=t) for t in (2.0, 20.0)]
-    config = TrainConfig(steps=5, learning_rate=1e-2, optimizer="adamax")
+    config = TrainSettings(batches_per_epoch=5, learning_rate=1e-2, optimizer="adamax")
     members = build_elm_members(sweep, seed=3)
     result = train_ensemble(members, loss_fn, stream(7), config, shared_batch=True,
                             progress=False)
@@ -108,7 +109,7 @@ def test_static_config_differences_are_refused():
 def test_a_diverging_member_is_frozen_and_the_others_go_on():
     """NaN inputs for member 1 at step 2: it keeps its step-2 state, the others are untouched."""
     seeds, nan_member, nan_step = [0, 1, 2], 1, 2
-    config = TrainConfig(steps=5, learning_rate=1e-2, schedule="constant")
+    config = TrainSettings(batches_per_epoch=5, learning_rate=1e-2, schedule="constant")
     streams = [stream(s, nan_at=nan_step if k == nan_member else None)
                for k, s in enumerate(seeds)]
     members = build_members(lambda rngs: elm.ELM(CFG, rngs=rngs), seeds)
@@ -121,8 +122,8 @@ def test_a_diverging_member_is_frozen_and_the_others_go_on():
     for k, seed in enumerate(seeds):
         single = elm.ELM(CFG, rngs=nnx.Rngs(seed))
         if k == nan_member:  # constant schedule: a 2-step run is the state before the bad step
-            expected = separate_run(single, stream(seed), TrainConfig(
-                steps=nan_step, learning_rate=1e-2, schedule="constant"))
+            expected = separate_run(single, stream(seed), TrainSettings(
+                batches_per_epoch=nan_step, learning_rate=1e-2, schedule="constant"))
         else:
             expected = separate_run(single, streams[k], config)
         np.testing.assert_allclose(result.member(k).losses, expected.losses, rtol=1e-5)
@@ -143,8 +144,8 @@ def test_exploding_member_counts_as_diverged():
         for (x0, y0), (x1, y1) in zip(stream(0)(start), stream(1)(start), strict=False):
             yield jnp.stack([x0, x1]), jnp.stack([y0, y1]), jnp.array([1.0, 1e3])
 
-    result = train_ensemble(members, scaled_loss, scaled, TrainConfig(steps=3, max_loss=20.0),
-                            progress=False)
+    result = train_ensemble(members, scaled_loss, scaled, TrainSettings(batches_per_epoch=3),
+                            max_loss=20.0, progress=False)
     assert result.diverged.tolist() == [False, True] and result.diverged_at[1] == 0
     assert result.steps_done == 3 and np.isfinite(result.losses[0]).all()
 
@@ -170,7 +171,7 @@ def test_state_changed_by_the_forward_pass_is_kept_per_member():
             yield (jnp.asarray(rng.random((4, 3)), jnp.float32),
                    jnp.asarray(rng.random(4), jnp.float32))
 
-    config = TrainConfig(steps=4)
+    config = TrainSettings(batches_per_epoch=4)
     members = build_members(DropoutRegressor, [0, 1])
     result = train_ensemble(members, mse, batches, config, shared_batch=True, progress=False)
     for k in range(2):
@@ -183,7 +184,8 @@ def test_state_changed_by_the_forward_pass_is_kept_per_member():
 def test_missing_member_axis_is_a_clear_error():
     members = build_members(lambda rngs: elm.ELM(CFG, rngs=rngs), [0, 1, 2])
     with pytest.raises(ValueError, match="shared_batch=True"):
-        train_ensemble(members, loss_fn, stream(0), TrainConfig(steps=2), progress=False)
+        train_ensemble(members, loss_fn, stream(0), TrainSettings(batches_per_epoch=2),
+                       progress=False)
 
 
 def test_shard_batch_needs_a_divisible_batch():
@@ -200,7 +202,8 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent("""
     from flax import nnx
     import elm
     from elm.experiments.ensemble import data_mesh, shard_batch, train_data_parallel
-    from elm.experiments.training import TrainConfig, last_step_cross_entropy, train
+    from elm.experiments.tasks import last_step_cross_entropy
+    from elm.experiments.training import TrainSettings, train
 
     cfg = elm.ELMConfig(num_input=20, num_output=2, d_m=4)
 
@@ -215,7 +218,7 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent("""
     def loss_fn(m, b):
         return last_step_cross_entropy(m(b[0]), b[1])
 
-    config = TrainConfig(steps=5, learning_rate=1e-2)
+    config = TrainSettings(batches_per_epoch=5, learning_rate=1e-2)
     devices = jax.devices()
     x = shard_batch(next(batches(0))[0], data_mesh(devices))
     dp = elm.ELM(cfg, rngs=nnx.Rngs(0))

@@ -12,7 +12,8 @@ from flax import nnx
 import elm
 from elm.data import neuronio
 from elm.experiments.neuronio_eval import evaluate_neuronio
-from elm.experiments.training import TrainConfig, neuronio_loss, train
+from elm.experiments.tasks.neuronio import neuronio_loss
+from elm.experiments.training import TrainSettings, train
 
 
 def test_branch_elm_trains_and_evaluates_on_the_stand_in():
@@ -31,7 +32,7 @@ def test_branch_elm_trains_and_evaluates_on_the_stand_in():
         x, spikes, soma = batch
         return neuronio_loss(m(x), spikes, soma, burn_in=150)
 
-    result = train(model, loss_fn, batches, TrainConfig(steps=12, learning_rate=5e-3),
+    result = train(model, loss_fn, batches, TrainSettings(batches_per_epoch=12, learning_rate=5e-3),
                    progress=False)
     assert not result.diverged and result.steps_done == 12
     assert not samplers[0]._thread.is_alive()  # train() closed the stream, the sampler stopped

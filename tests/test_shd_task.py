@@ -19,9 +19,8 @@ from elm.baselines import LSTM
 from elm.data import shd
 from elm.experiments import configs
 from elm.experiments.run import run
-from elm.experiments.tasks import make_task
+from elm.experiments.tasks import last_step_cross_entropy, make_task
 from elm.experiments.tasks import shd as shd_task
-from elm.experiments.training import last_step_cross_entropy
 
 
 @pytest.fixture(scope="module")

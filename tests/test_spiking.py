@@ -18,7 +18,7 @@ from elm.baselines import (
 )
 from elm.baselines.spiking import fast_sigmoid_spike, sigmoid_spike
 from elm.data.neuronio import NEURONIO_THRESHOLD
-from elm.experiments.training import neuronio_loss
+from elm.experiments.tasks.neuronio import neuronio_loss
 
 TH = NEURONIO_THRESHOLD  # the LIF's threshold on NeuronIO
 

@@ -11,7 +11,7 @@ from flax import nnx
 
 import elm
 from elm.baselines import BENIAGUEV_TCN, TCN, TCN_FAMILY, tcn_from_family
-from elm.experiments.training import neuronio_loss
+from elm.experiments.tasks.neuronio import neuronio_loss
 
 
 def formula(n_in: int, n_out: int, c: int, depth: int, k1: int, k: int) -> int:

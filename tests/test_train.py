@@ -9,7 +9,9 @@ import pytest
 from flax import nnx
 
 import elm
-from elm.experiments.training import TrainConfig, last_step_cross_entropy, neuronio_loss, train
+from elm.experiments.tasks import last_step_cross_entropy
+from elm.experiments.tasks.neuronio import neuronio_loss
+from elm.experiments.training import TrainSettings, train
 
 
 def toy_batches(start: int, seed: int = 0):
@@ -36,7 +38,7 @@ def model_and_loss(seed: int = 0):
 
 
 def test_training_reduces_the_loss_and_is_deterministic():
-    config = TrainConfig(steps=60, learning_rate=2e-2)
+    config = TrainSettings(batches_per_epoch=60, learning_rate=2e-2)
     a, loss_fn = model_and_loss()
     ra = train(a, loss_fn, toy_batches, config, progress=False)
     assert np.mean(ra.losses[-10:]) < 0.6 * np.mean(ra.losses[:10])
@@ -47,7 +49,7 @@ def test_training_reduces_the_loss_and_is_deterministic():
 
 
 def test_resume_after_a_crash_reaches_the_same_state(tmp_path):
-    config = TrainConfig(steps=20, learning_rate=1e-2, checkpoint_every=5)
+    config = TrainSettings(batches_per_epoch=20, learning_rate=1e-2)
     full, loss_fn = model_and_loss()
     r_full = train(full, loss_fn, toy_batches, config, progress=False)
 
@@ -59,9 +61,11 @@ def test_resume_after_a_crash_reaches_the_same_state(tmp_path):
 
     first, loss_fn = model_and_loss()
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(first, loss_fn, crashing, config, checkpoint_dir=tmp_path, progress=False)
+        train(first, loss_fn, crashing, config, checkpoint_dir=tmp_path, checkpoint_every=5,
+              progress=False)
     resumed, loss_fn = model_and_loss(seed=99)  # different init: everything must come from disk
-    r_res = train(resumed, loss_fn, toy_batches, config, checkpoint_dir=tmp_path, progress=False)
+    r_res = train(resumed, loss_fn, toy_batches, config, checkpoint_dir=tmp_path,
+                  checkpoint_every=5, progress=False)
     assert r_res.resumed_from == 10
     np.testing.assert_allclose(r_res.losses, r_full.losses, rtol=1e-6)
     for a, b in zip(jax.tree.leaves(nnx.state(full, nnx.Param)),
@@ -76,10 +80,12 @@ def test_nan_loss_stops_the_run_as_diverged(tmp_path):
         for i, (x, labels) in enumerate(toy_batches(start)):
             yield x * (jnp.nan if start + i == 3 else 1.0), labels
 
-    result = train(model, base, batches, TrainConfig(steps=10, checkpoint_every=1),
-                   checkpoint_dir=tmp_path, progress=False)
+    result = train(model, base, batches, TrainSettings(batches_per_epoch=10),
+                   checkpoint_dir=tmp_path, checkpoint_every=1, progress=False)
     assert result.diverged and result.diverged_at == 3
     assert len(result.losses) == 3
+    # the refused step left the model as it was after step 3: finite, and equal to the checkpoint
+    assert all(np.isfinite(np.asarray(a)).all() for a in jax.tree.leaves(nnx.state(model)))
 
 
 def test_neuronio_loss_by_hand():
@@ -91,8 +97,10 @@ def test_neuronio_loss_by_hand():
     np.testing.assert_allclose(float(neuronio_loss(y, spikes, soma, 1)), bce + mse, rtol=1e-6)
 
 
-def test_bad_train_config():
-    with pytest.raises(ValueError, match="steps"):
-        TrainConfig(steps=0)
+def test_bad_train_settings():
+    with pytest.raises(ValueError, match="batches_per_epoch"):
+        TrainSettings(batches_per_epoch=0)
     with pytest.raises(ValueError, match="optimizer"):
-        TrainConfig(steps=1, optimizer="sgd")
+        TrainSettings(optimizer="sgd")
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainSettings(batch_size=0)

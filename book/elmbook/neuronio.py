@@ -31,7 +31,6 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-import orbax.checkpoint as ocp
 import yaml
 from flax import nnx
 from matplotlib.figure import Figure
@@ -42,7 +41,7 @@ from elm.data import neuronio
 from elm.experiments import configs
 from elm.experiments.neuronio_eval import IGNORE_START_MS, MAX_SPIKES_PER_SIM, neuronio_predictions
 from elm.experiments.results import Record
-from elm.experiments.training import TrainConfig, make_optimizer
+from elm.experiments.training import load_checkpoint
 from elm.routing import make_routing
 from elmbook import plots, reference
 
@@ -396,35 +395,13 @@ def load_trained(source: Record | str | Path,
     sweep writes there. ``step`` picks a checkpoint (default: the latest, which is the final one of
     a finished run).
 
-    The checkpoint is the pure dict ``{"model", "optimizer", "losses"}`` that
-    :func:`elm.experiments.training.train` saves; the optimiser is rebuilt only as the restore
-    template.
+    The checkpoint is the training state that :func:`elm.experiments.training.run_loop` saves,
+    read back by :func:`elm.experiments.training.load_checkpoint`.
     """
     folder = _run_folder(source, store_root)
     exp = _experiment_for(source, folder, experiment)
-    directory = (folder / "checkpoints").resolve()
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{directory}: no checkpoints (has the run been trained here?)")
-    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
-        enable_async_checkpointing=False))
-    try:
-        step = manager.latest_step() if step is None else step
-        if step is None:
-            raise FileNotFoundError(f"{directory}: no finished checkpoint")
-        model = exp.build(nnx.Rngs(0))
-        train = exp.train
-        optimizer = nnx.Optimizer(model, make_optimizer(TrainConfig(
-            steps=max(1, train.steps), learning_rate=train.learning_rate,
-            optimizer=train.optimizer, schedule=train.schedule)), wrt=nnx.Param)
-        template = {"model": nnx.to_pure_dict(nnx.state(model)),
-                    "optimizer": nnx.to_pure_dict(nnx.state(optimizer)),
-                    "losses": np.zeros(step, np.float64)}
-        restored = manager.restore(step, args=ocp.args.StandardRestore(template))
-    finally:
-        manager.close()
-    state = nnx.state(model)
-    nnx.replace_by_pure_dict(state, restored["model"])
-    nnx.update(model, state)
+    model = exp.build(nnx.Rngs(0))
+    step = load_checkpoint(model, exp.train, folder / "checkpoints", step)
     if isinstance(source, Mapping) and source.get("steps_done") not in (None, step):
         raise ValueError(f"checkpoint step {step} is not the record's final step "
                          f"{source['steps_done']}")

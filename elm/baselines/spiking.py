@@ -113,7 +113,8 @@ class LIFNeuron(nnx.Module):
     with ``v~_0 = v_reset``. ``tau_m dv/dt = -v + I`` integrated exactly for a current held over
     one bin, so ``b`` is the resting potential and ``w`` the steady-state voltage per unit input.
 
-    Outputs ``(batch, time, 2)``, the layout :func:`elm.experiments.training.neuronio_loss` expects:
+    Outputs ``(batch, time, 2)``, the layout of the NeuronIO loss
+    (:func:`elm.experiments.tasks.neuronio.neuronio_loss`):
 
     * channel 0, the spike *logit* ``(v_t - threshold) / spike_scale``: the escape-noise firing
       probability ``sigmoid(logit)`` goes to the hard spike as ``spike_scale -> 0`` and is

@@ -12,7 +12,7 @@ Ours keeps the causal convolution stack and differs in:
 
 * no batch normalisation (a stateless model that counts only trainable weights, like the ELM);
 * one 1x1 head with 2 channels, spike logit and soma voltage (the layout of
-  :func:`elm.experiments.training.neuronio_loss`), and no dendritic-voltage targets;
+  :func:`elm.experiments.tasks.neuronio.neuronio_loss`), and no dendritic-voltage targets;
 * PyTorch's default init (uniform in ``+-1/sqrt(fan_in)``) instead of truncated normals;
 * a size family (:data:`TCN_FAMILY`, ~10K to ~1M parameters) far below their best model, for
   the parameter-count axis of the NeuronIO figure.

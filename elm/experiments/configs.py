@@ -25,30 +25,11 @@ from elm.baselines import LSTM, SNN, TCN, TCN_FAMILY, LIFNeuron, simplest_elm_co
 from elm.baselines.two_tower import two_tower
 from elm.counting import count_params
 from elm.data.neuronio import NEURONIO_THRESHOLD
+from elm.experiments.training import TrainSettings
 from elm.model import ELM, ELMConfig
 
 Scale = Literal["smoke", "demo", "paper"]
 SCALES: tuple[str, ...] = ("smoke", "demo", "paper")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """How a model is trained (App. B unless a source says otherwise)."""
-
-    optimizer: Literal["adam", "adamax"]
-    learning_rate: float
-    batch_size: int
-    epochs: int
-    batches_per_epoch: int
-    loss: Literal["bce+mse", "ce_last"]
-    schedule: Literal["cosine", "constant"] = "cosine"
-    burn_in_ms: int = 0  # loss ignores the first steps (NeuronIO: 150 ms)
-    window_ms: int | None = None  # training sample length (NeuronIO: 500 ms windows)
-    input_dropout: float = 0.0
-
-    @property
-    def steps(self) -> int:
-        return self.epochs * self.batches_per_epoch
 
 
 #: Model kinds and their constructors (``kind(**model_args, rngs=...)``); "elm" goes through
@@ -103,14 +84,14 @@ class Experiment:
 
 NEURONIO_INPUTS = {"num_input": 1278, "num_output": 2}
 NEURONIO_TRAIN_PAPER = TrainSettings(optimizer="adam", learning_rate=5e-4, batch_size=8,
-                                     epochs=30, batches_per_epoch=11_400, loss="bce+mse",
+                                     epochs=30, batches_per_epoch=11_400,
                                      burn_in_ms=150, window_ms=500)
 NEURONIO_TRAIN_SOURCES = {
     "train.optimizer": "App. B (Adam, cosine decay)", "train.learning_rate": "App. B",
     "train.schedule": "App. B (cosine decay over the whole run)",
     "train.batch_size": "App. B", "train.epochs": "App. B (30 epochs)",
     "train.batches_per_epoch": "App. B (11,400 batches per epoch)",
-    "train.loss": "App. B (BCE spikes + MSE soma, equal weights)",
+    "loss": "App. B (BCE spikes + MSE soma, equal weights)",
     "train.burn_in_ms": "App. B (150 ms burn-in)", "train.window_ms": "App. B (500 ms samples)",
 }
 BRANCH_NEURONIO = {"routing": "neuronio", "d_tree": 45, "d_brch": 100}
@@ -227,7 +208,7 @@ def _shd(task: str, model: str = "elm") -> Experiment:
     snn = model == "snn"
     io = {"num_input": 700, "num_output": 19 if adding else 20}
     train = TrainSettings(optimizer="adamax", learning_rate=2e-3 if snn else 5e-3, batch_size=8,
-                          epochs=70, batches_per_epoch=2000 if adding else 814, loss="ce_last",
+                          epochs=70, batches_per_epoch=2000 if adding else 814,
                           input_dropout=0.0 if snn else 0.5)
     sources = {"num_output": "App. B (19 sums)" if adding else "SHD (20 digits)",
                "train.optimizer": "App. B (Adamax)",
@@ -235,7 +216,7 @@ def _shd(task: str, model: str = "elm") -> Experiment:
                "train.schedule": "App. B (cosine decay)", "train.batch_size": "App. B",
                "train.epochs": "App. B", "train.batches_per_epoch": "App. B (814 / 2000)",
                "train.input_dropout": "App. B (SNN: no dropout)" if snn else "App. B (0.5)",
-               "train.loss": "App. B (CE on the last output)", **SHD_DATA_SOURCES}
+               "loss": "App. B (CE on the last output)", **SHD_DATA_SOURCES}
     data = dict(SHD_DATA)
     if model in ("elm", "branch-elm"):
         args = {**io, "d_m": 100, "lambda_value": 5.0, "tau_m_init": (1.0, 150.0),
@@ -357,11 +338,11 @@ def _lra(task: str, model: str) -> Experiment:
     n_in, batch, epochs, tau_s, tau_m, lstm_range = LRA_TABLES[task]
     train = TrainSettings(optimizer="adam", learning_rate=2e-4 if model == "elm" else 1e-3,
                           batch_size=batch, epochs=epochs,
-                          batches_per_epoch=LRA_SAMPLES[task] // batch, loss="ce_last")
+                          batches_per_epoch=LRA_SAMPLES[task] // batch)
     data, data_sources = LRA_DATA[task]
     common = {"train.batch_size": "Table S2/S3", "train.epochs": "Table S2/S3",
               "train.optimizer": "App. B (Adam)", "train.schedule": "App. B (cosine decay)",
-              "train.loss": "App. B (CE on the last output)",
+              "loss": "App. B (CE on the last output)",
               "train.learning_rate": "App. B (ELM 2e-4, LSTM 1e-3)",
               "train.batches_per_epoch": "LRA training-set size / batch size",
               "num_input": "Table S2/S3 (input dim)",

@@ -1,41 +1,34 @@
-"""Many small models as one compiled program, and one model over several devices.
+"""Many small models as one compiled program, and one model over several devices: two
+:class:`~elm.experiments.training.Program` layouts for the one training loop.
 
 Why: an ELM neuron is tiny (a NeuronIO ELM has ~54k parameters, an SHD one ~183k), so one
 training step leaves most of a CPU or accelerator idle, and the paper's claims rest on many
 runs (seeds, ablation grids, the scaling curves of Fig. 3 and 4). Training K members of the
 same shape with ``jax.vmap`` turns K small matmuls into one batched matmul and K dispatches
 into one; the members stay mathematically independent, so each one ends where a separate
-:func:`.training.train` run with the same seed and batches would, up to float
-rounding (tested). Whether it is faster depends on the size: on a 2-core CPU about 3x at K = 16 for
-a tiny ELM, nothing for the NeuronIO-sized one, whose step is already a large matmul
+:func:`~elm.experiments.training.train` run with the same seed and batches would, up to float
+rounding (tested). Whether it is faster depends on the size: on a 2-core CPU about 3x at K = 16
+for a tiny ELM, nothing for the NeuronIO-sized one, whose step is already a large matmul
 (``benchmarks/ensemble.py``).
 
-Two tools:
+* :class:`Ensemble` / :func:`train_ensemble`: K models, stacked along a leading axis
+  (``nnx.split`` into one graph definition plus stacked arrays), trained with a vmapped guarded
+  step. Each member has its own optimiser state and either its own batch stream (batches stacked
+  to ``(K, B, ...)``) or one shared batch. A member whose loss turns bad is frozen at its state
+  before that step while the others go on.
+* :class:`DataParallel` / :func:`train_data_parallel`: one model, its batch split over a 1-D
+  device mesh (axis ``"data"``) and its parameters replicated; ``jax.jit`` with these shardings
+  inserts the all-reduce, so the gradient is that of the mean loss over the global batch.
 
-* :func:`train_ensemble`: K models, stacked along a leading axis (``nnx.split`` into one
-  graph definition plus stacked arrays), trained with a vmapped loss, gradient and optax update.
-  Each member has its own optimiser state and either its own batch stream (batches stacked to
-  ``(K, B, ...)``) or one shared batch. A member whose loss turns NaN, infinite or larger than
-  ``TrainConfig.max_loss`` is marked diverged and frozen at its state before that step while
-  the others go on, instead of stopping everything as a single run does.
-* :func:`train_data_parallel`: one model, its batch split over a 1-D device mesh (axis
-  ``"data"``) and its parameters replicated; ``jax.jit`` with these shardings inserts the
-  all-reduce, so the gradient is that of the mean loss over the global batch.
-
-Both reuse :class:`elm.experiments.training.TrainConfig` and
-:func:`elm.experiments.training.make_optimizer`, so the
-optimiser and its learning-rate schedule are those of every other run in the book. Neither
-writes checkpoints: ensembles are for the many short runs of sweeps, where rerunning is cheaper
-than resuming.
+Both run in :func:`~elm.experiments.training.run_loop` with the settings, optimiser, divergence
+rule and checkpoints of every other run in the book.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -44,17 +37,22 @@ import numpy as np
 import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from tqdm import tqdm
 
 from elm.experiments.configs import Experiment
-from elm.experiments.training import TrainConfig, TrainResult, make_optimizer
+from elm.experiments.training import (
+    MAX_LOSS,
+    LoopResult,
+    TrainResult,
+    TrainSettings,
+    make_guarded_step,
+    make_optimizer,
+    run_loop,
+)
 from elm.model import ELM, ELMConfig
 
 Batch = Any
 LossFn = Callable[[nnx.Module, Batch], jax.Array]
-State = Any  # a pure nnx.State (arrays as leaves)
-#: ``(params, rest, opt_state, batch) -> (loss, params, rest, opt_state)``, one model, pure.
-MemberStep = Callable[[State, State, Any, Batch], tuple[jax.Array, State, State, Any]]
+State = Any  # a pytree of arrays (pure nnx states, optimiser state)
 
 #: ELMConfig fields that only set initial array values (kept in Params or Buffers), never a
 #: Python constant of the forward pass: members may differ in them and still share one program.
@@ -159,96 +157,21 @@ def unstack_into(models: Sequence[nnx.Module], params: State, rest: State) -> No
 
 
 # --------------------------------------------------------------------------------------------
-# the step functions
-
-
-def make_member_step(graphdef: nnx.GraphDef, loss_fn: LossFn,
-                     tx: optax.GradientTransformation) -> MemberStep:
-    """One model's training step as a pure function of arrays, the unit that gets vmapped.
-
-    It is the same computation as the step inside :func:`.training.train` (``value_and_grad``
-    over the ``nnx.Param`` state, then ``tx.update`` and ``optax.apply_updates``, as
-    ``nnx.Optimizer.update`` does), written on arrays so that ``jax.vmap`` and shardings apply.
-    """
-
-    def step(params: State, rest: State, opt_state: Any, batch: Batch):
-        def loss_of(p: State) -> tuple[jax.Array, State]:
-            model = nnx.merge(graphdef, p, rest)
-            loss = loss_fn(model, batch)
-            return loss, nnx.as_pure(nnx.state(model, nnx.Not(nnx.Param)))
-
-        (loss, new_rest), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
-        updates, new_opt_state = tx.update(grads, opt_state, params)
-        return loss, optax.apply_updates(params, updates), new_rest, new_opt_state
-
-    return step
-
-
-def _keep_where(ok: jax.Array, new: Any, old: Any) -> Any:
-    """``new`` where ``ok``, else ``old``, leaf by leaf (``ok`` is a scalar: one member)."""
-    return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
-
-
-def make_guarded_step(graphdef: nnx.GraphDef, loss_fn: LossFn, tx: optax.GradientTransformation,
-                      max_loss: float) -> Callable:
-    """:func:`make_member_step` that refuses bad steps: ``(params, rest, opt, alive, batch) ->
-    (loss, params, rest, opt, ok)``.
-
-    The update is kept only if the member was alive and its loss was finite and at most
-    ``max_loss`` (the test :func:`.training.train` applies); otherwise the old state
-    comes back unchanged and ``ok`` is False. Selecting inside the program (rather than on the host)
-    lets the old state's buffers be donated, and lets each member of a vmapped ensemble
-    freeze on its own.
-    """
-    member = make_member_step(graphdef, loss_fn, tx)
-
-    def step(params, rest, opt_state, alive, batch):
-        loss, new_params, new_rest, new_opt = member(params, rest, opt_state, batch)
-        ok = alive & jnp.isfinite(loss) & (loss <= max_loss)
-        return (loss, _keep_where(ok, new_params, params), _keep_where(ok, new_rest, rest),
-                _keep_where(ok, new_opt, opt_state), ok)
-
-    return step
+# ensemble training
 
 
 def make_ensemble_step(graphdef: nnx.GraphDef, loss_fn: LossFn, tx: optax.GradientTransformation,
-                       *, max_loss: float, shared_batch: bool = False) -> Callable:
+                       *, max_loss: float = MAX_LOSS, shared_batch: bool = False) -> Callable:
     """The jitted K-member step ``(params, rest, opt, alive, batch) -> (loss, params, rest, opt,
     alive)``, every argument but a shared batch with a leading member axis.
 
-    It is :func:`make_guarded_step` under ``jax.vmap``: frozen members are still computed (the
-    program's shapes are fixed) but never change again. The state arguments are donated: the
-    caller must continue with the returned ones.
+    It is :func:`~elm.experiments.training.make_guarded_step` under ``jax.vmap``: frozen members
+    are still computed (the program's shapes are fixed) but never change again. The state
+    arguments are donated: the caller must continue with the returned ones.
     """
     member = make_guarded_step(graphdef, loss_fn, tx, max_loss)
     step = jax.vmap(member, in_axes=(0, 0, 0, 0, None if shared_batch else 0))
     return jax.jit(step, donate_argnums=(0, 1, 2))
-
-
-# --------------------------------------------------------------------------------------------
-# ensemble training
-
-
-@dataclass
-class EnsembleResult:
-    """What K members produced: a loss curve and a divergence flag per member."""
-
-    losses: np.ndarray  # (K, steps_done); NaN from a member's divergence on
-    diverged: np.ndarray  # (K,) bool
-    diverged_at: list[int | None]  # step whose loss was bad, per member
-    steps_done: int = 0
-    wall_time_s: float = 0.0
-
-    @property
-    def members(self) -> int:
-        return len(self.diverged)
-
-    def member(self, k: int) -> TrainResult:
-        """Member ``k`` as the :class:`.training.TrainResult` a single run would have returned."""
-        end = self.diverged_at[k] if self.diverged[k] else self.steps_done
-        return TrainResult(losses=[float(v) for v in self.losses[k, :end]], steps_done=end,
-                           diverged=bool(self.diverged[k]), diverged_at=self.diverged_at[k],
-                           wall_time_s=self.wall_time_s)
 
 
 def stack_streams(streams: Sequence[Callable[[int], Iterator[Batch]]]
@@ -281,66 +204,58 @@ def _check_members_axis(batch: Batch, k: int) -> None:
                          "batches (stack_streams) or pass shared_batch=True")
 
 
+class Ensemble:
+    """K models of one shape as one vmapped program (a training ``Program``)."""
+
+    def __init__(self, models: Sequence[nnx.Module], loss_fn: LossFn,
+                 tx: optax.GradientTransformation, *, max_loss: float = MAX_LOSS,
+                 shared_batch: bool = False) -> None:
+        self.models, self.tx, self.shared_batch = list(models), tx, shared_batch
+        self.members = len(self.models)
+        graphdef, self._params, self._rest = stack_models(self.models)
+        self._step = make_ensemble_step(graphdef, loss_fn, tx, max_loss=max_loss,
+                                        shared_batch=shared_batch)
+
+    def initial_state(self) -> State:
+        return (self._params, self._rest, jax.vmap(self.tx.init)(self._params),
+                jnp.ones(self.members, bool))
+
+    def step(self, state: State, batch: Batch) -> tuple[State, np.ndarray, np.ndarray]:
+        if not self.shared_batch:
+            _check_members_axis(batch, self.members)
+        loss, params, rest, opt_state, alive = self._step(*state, batch)
+        return (params, rest, opt_state, alive), np.asarray(loss), np.asarray(alive)
+
+    def finish(self, state: State) -> None:
+        unstack_into(self.models, state[0], state[1])
+
+
 def train_ensemble(
     models: Sequence[nnx.Module],
     loss_fn: LossFn,
     batches: Callable[[int], Iterator[Batch]],
-    config: TrainConfig,
+    settings: TrainSettings,
     *,
     shared_batch: bool = False,
+    max_loss: float = MAX_LOSS,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
     progress: bool = True,
-) -> EnsembleResult:
+) -> LoopResult:
     """Train K models of one shape together, as one vmapped program, and write them back.
 
     ``batches(start)`` yields, per step, either stacked batches whose every array has a leading
     axis of size K (member ``k`` trains on slice ``k``), or with ``shared_batch=True`` one batch
-    that every member sees. Each member has its own optimiser state (``make_optimizer(config)``),
-    so member ``k`` follows the same trajectory as ``train(models[k], loss_fn, ..., config)``
-    on its own batches. The trained (or, if diverged, last good) states are written into
-    ``models`` in place.
+    that every member sees. Each member has its own optimiser state (``make_optimizer``), so
+    member ``k`` follows the same trajectory as ``train(models[k], loss_fn, ..., settings)`` on
+    its own batches. A member whose loss turns bad is frozen at its last good state while the
+    others go on. The loop, its checkpoints and resume are those of every run
+    (:func:`~elm.experiments.training.run_loop`).
     """
-    tx = make_optimizer(config)
-    graphdef, params, rest = stack_models(models)
-    k = len(models)
-    opt_state = jax.vmap(tx.init)(params)
-    alive = jnp.ones(k, bool)
-    step_fn = make_ensemble_step(graphdef, loss_fn, tx, max_loss=config.max_loss,
-                                 shared_batch=shared_batch)
-    losses = np.full((k, config.steps), np.nan)
-    diverged_at: list[int | None] = [None] * k
-    t0 = time.perf_counter()
-    stream = batches(0)
-    bar = tqdm(total=config.steps, disable=not progress, desc=f"train x{k}")
-    step = 0
-    try:
-        while step < config.steps:
-            batch = next(stream)
-            if not shared_batch:
-                _check_members_axis(batch, k)
-            loss, params, rest, opt_state, now_alive = step_fn(params, rest, opt_state, alive,
-                                                               batch)
-            loss, ok, was = np.asarray(loss), np.asarray(now_alive), np.asarray(alive)
-            alive = now_alive
-            losses[ok, step] = loss[ok]
-            for member in np.flatnonzero(was & ~ok):
-                diverged_at[member] = step
-            step += 1
-            bar.update(1)
-            if ok.any():
-                bar.set_postfix(loss=f"{loss[ok].mean():.4g}", alive=int(ok.sum()),
-                                refresh=False)
-            else:  # nothing left to train
-                break
-    finally:
-        bar.close()
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-    unstack_into(models, params, rest)
-    return EnsembleResult(losses=losses[:, :step], diverged=np.array([d is not None
-                                                                      for d in diverged_at]),
-                          diverged_at=diverged_at, steps_done=step,
-                          wall_time_s=time.perf_counter() - t0)
+    program = Ensemble(models, loss_fn, make_optimizer(settings), max_loss=max_loss,
+                       shared_batch=shared_batch)
+    return run_loop(program, batches, settings.steps, checkpoint_dir=checkpoint_dir,
+                    checkpoint_every=checkpoint_every, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,70 +290,63 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
-def make_data_parallel_step(graphdef: nnx.GraphDef, loss_fn: LossFn,
-                            tx: optax.GradientTransformation, mesh: Mesh,
-                            max_loss: float = math.inf) -> Callable:
-    """:func:`make_guarded_step` jitted with the batch sharded and the state replicated.
+class DataParallel:
+    """One model, its batch split over a 1-D device mesh and its state replicated (a
+    :class:`~elm.experiments.training.Program`).
 
     Nothing in the step mentions devices: given these shardings, XLA partitions the forward
     pass by batch and all-reduces the loss and the gradients, so each device applies the same
     update from the gradient of the global mean loss, and the parameters stay identical copies.
-    Signature: ``(params, rest, opt, alive, batch) -> (loss, params, rest, opt, ok)``.
     """
-    repl = NamedSharding(mesh, PartitionSpec())
-    data = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
-    return jax.jit(make_guarded_step(graphdef, loss_fn, tx, max_loss),
-                   in_shardings=(repl, repl, repl, repl, data), out_shardings=repl,
-                   donate_argnums=(0, 1, 2))
+
+    members = 1
+
+    def __init__(self, model: nnx.Module, loss_fn: LossFn, tx: optax.GradientTransformation,
+                 mesh: Mesh, max_loss: float = MAX_LOSS) -> None:
+        self.model, self.tx, self.mesh = model, tx, mesh
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        self._params = replicate(nnx.as_pure(params), mesh)
+        self._rest = replicate(nnx.as_pure(rest), mesh)
+        repl = NamedSharding(mesh, PartitionSpec())
+        data = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+        self._step = jax.jit(make_guarded_step(graphdef, loss_fn, tx, max_loss),
+                             in_shardings=(repl, repl, repl, repl, data), out_shardings=repl,
+                             donate_argnums=(0, 1, 2))
+
+    def initial_state(self) -> State:
+        return (self._params, self._rest, replicate(self.tx.init(self._params), self.mesh),
+                replicate(jnp.asarray(True), self.mesh))
+
+    def step(self, state: State, batch: Batch) -> tuple[State, np.ndarray, np.ndarray]:
+        loss, params, rest, opt_state, ok = self._step(*state, shard_batch(batch, self.mesh))
+        return (params, rest, opt_state, ok), np.asarray(loss)[None], np.asarray(ok)[None]
+
+    def finish(self, state: State) -> None:
+        nnx.update(self.model, state[0], state[1])
 
 
 def train_data_parallel(
     model: nnx.Module,
     loss_fn: LossFn,
     batches: Callable[[int], Iterator[Batch]],
-    config: TrainConfig,
+    settings: TrainSettings,
     *,
     devices: Sequence[jax.Device] | None = None,
+    max_loss: float = MAX_LOSS,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``model`` in place like :func:`.training.train`, each batch split over ``devices``.
+    """Train ``model`` in place like :func:`~elm.experiments.training.train`, each batch split
+    over ``devices``.
 
-    ``loss_fn`` must average over the batch (as every loss of :mod:`elm.experiments.training`
+    ``loss_fn`` must average over the batch (as every loss of :mod:`elm.experiments.tasks`
     does), so the gradient is the mean over the global batch and the run matches a single-device
-    run on the same batches up to float rounding. A NaN, infinite or exploding loss stops the run
-    as in :func:`.training.train`; the model keeps its state from before that step.
-    The trained arrays written back into ``model`` stay replicated on the mesh.
+    run on the same batches up to float rounding. The trained arrays written back into ``model``
+    stay replicated on the mesh.
     """
-    mesh = data_mesh(devices)
-    tx = make_optimizer(config)
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    params, rest = replicate(nnx.as_pure(params), mesh), replicate(nnx.as_pure(rest), mesh)
-    opt_state = replicate(tx.init(params), mesh)
-    alive = replicate(jnp.asarray(True), mesh)
-    step_fn = make_data_parallel_step(graphdef, loss_fn, tx, mesh, config.max_loss)
-    result = TrainResult()
-    t0 = time.perf_counter()
-    stream = batches(0)
-    bar = tqdm(total=config.steps, disable=not progress, desc=f"train /{mesh.size}")
-    step = 0
-    try:
-        while step < config.steps:
-            batch = shard_batch(next(stream), mesh)
-            loss, params, rest, opt_state, ok = step_fn(params, rest, opt_state, alive, batch)
-            if not bool(ok):  # the step returned the old state unchanged
-                result.diverged, result.diverged_at = True, step
-                break
-            loss = float(loss)
-            result.losses.append(loss)
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-    finally:
-        bar.close()
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-    nnx.update(model, params, rest)
-    result.steps_done = step
-    result.wall_time_s = time.perf_counter() - t0
-    return result
+    program = DataParallel(model, loss_fn, make_optimizer(settings), data_mesh(devices),
+                           max_loss)
+    return run_loop(program, batches, settings.steps, checkpoint_dir=checkpoint_dir,
+                    checkpoint_every=checkpoint_every, progress=progress,
+                    desc=f"train /{program.mesh.size}").member(0)

@@ -50,7 +50,7 @@ from elm.experiments.results import (
     run_id,
 )
 from elm.experiments.tasks import make_task
-from elm.experiments.training import TrainConfig, train
+from elm.experiments.training import train
 
 #: Loss curves are stored as at most this many points (means over equal chunks of steps), so a
 #: paper-scale record of 300K steps stays small.
@@ -123,17 +123,13 @@ def run(experiment: str, *, scale: configs.Scale = "demo", seed: int = 0,
         record["data"] = task.data
         model = exp.build(nnx.Rngs(seed))
         record["params"] = count_params(model)
-        steps = exp.train.steps
-        every = checkpoint_every or max(1, steps // CHECKPOINTS_PER_RUN)
-        config = TrainConfig(steps=steps, learning_rate=exp.train.learning_rate,
-                             optimizer=exp.train.optimizer, schedule=exp.train.schedule,
-                             checkpoint_every=every, seed=seed)
+        every = checkpoint_every or max(1, exp.train.steps // CHECKPOINTS_PER_RUN)
         phase = "train"
         checkpoints = folder / "checkpoints"
         if force and checkpoints.exists():
             shutil.rmtree(checkpoints)
-        result = train(model, task.loss_fn, task.batches, config, checkpoint_dir=checkpoints,
-                       progress=progress)
+        result = train(model, task.loss_fn, task.batches, exp.train, checkpoint_dir=checkpoints,
+                       checkpoint_every=every, progress=progress)
         record.update({"steps_done": result.steps_done, "resumed_from": result.resumed_from,
                        "train_wall_time_s": result.wall_time_s, "curves": curve(result.losses)})
         if result.diverged:

@@ -1,27 +1,33 @@
-"""The training loop every chapter and run shares: optax, checkpoints, resume, divergence.
+"""The one training loop: a single model, K models as one vmapped ensemble, or one model over
+several devices all go through :func:`run_loop`, with one guarded step, one checkpoint/resume path
+and one divergence rule.
 
 Why one loop: the paper's comparisons (ELM vs LSTM vs TCN, ablation grids) are only fair if every
 model is trained the same way, and a batch run on a cluster must survive being killed. So:
 
-* the optimiser is built from a :class:`TrainConfig` (Adam or Adamax, cosine decay over the whole
+* the optimiser is built from :class:`TrainSettings` (Adam or Adamax, cosine decay over the whole
   run, as App. B);
 * the data stream is a function ``batches(start_step)`` that yields the batches from
   ``start_step`` on, deterministic from the seed, so a resumed run sees exactly the batches the
   uninterrupted run would have;
-* orbax checkpoints (written atomically: a crash never leaves a half-written one) hold the model,
-  the optimiser state and the loss history, and :func:`train` resumes from the latest one;
-* a NaN, infinite or exploding loss stops the run and marks it diverged (the paper reports
-  divergent runs); the state from before the bad step is what the last checkpoint holds.
+* every step is *guarded* (:func:`make_guarded_step`): an update is kept only if the loss is
+  finite and at most ``max_loss``; otherwise the state from before the step comes back, and the
+  model (or the ensemble member) is marked diverged at that step (the paper reports divergent
+  runs). A single model then stops; ensemble members freeze one by one while the others go on;
+* orbax checkpoints (written atomically: a crash never leaves a half-written one) hold the whole
+  training state and the loss history, and :func:`run_loop` resumes from the latest one.
+
+How the K models are laid out (one model, a vmapped stack, a device mesh) is a :class:`Program`;
+:mod:`elm.experiments.ensemble` provides the ensemble and data-parallel ones.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -33,36 +39,54 @@ from tqdm import tqdm
 
 Batch = Any
 LossFn = Callable[[nnx.Module, Batch], jax.Array]
+State = Any  # a pytree of arrays: (params, rest, optimiser state, alive)
+
+#: A loss above this counts as exploding (the step is refused like a NaN one).
+MAX_LOSS = 1e6
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings of one run (defaults: the paper's NeuronIO protocol, App. B)."""
+class TrainSettings:
+    """How a model is trained (App. B unless an experiment's sources say otherwise).
 
-    steps: int  # optimiser steps in the whole run (epochs x batches per epoch)
-    learning_rate: float = 5e-4
+    ``batch_size``, ``burn_in_ms``, ``window_ms`` and ``input_dropout`` are read by the dataset
+    family's task (batches and loss); the rest by the loop. The defaults are the paper's
+    NeuronIO optimiser; an experiment states every value it uses.
+    """
+
     optimizer: Literal["adam", "adamax"] = "adam"
+    learning_rate: float = 5e-4
+    batch_size: int = 8
+    epochs: int = 1
+    batches_per_epoch: int = 1
     schedule: Literal["cosine", "constant"] = "cosine"
-    checkpoint_every: int = 0  # steps between checkpoints; 0 = only at the end (if a dir is set)
-    max_loss: float = 1e6  # a loss above this counts as exploding
-    seed: int = 0
+    burn_in_ms: int = 0  # loss ignores the first steps (NeuronIO: 150 ms)
+    window_ms: int | None = None  # training sample length (NeuronIO: 500 ms windows)
+    input_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"TrainConfig.steps must be >= 1, got {self.steps}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
+        checks = {"epochs": self.epochs >= 1, "batches_per_epoch": self.batches_per_epoch >= 1,
+                  "batch_size": self.batch_size >= 1, "learning_rate": self.learning_rate > 0,
+                  "burn_in_ms": self.burn_in_ms >= 0,
+                  "input_dropout": 0.0 <= self.input_dropout < 1.0}
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"train.{name} = {getattr(self, name)!r} is out of range")
         if self.optimizer not in ("adam", "adamax"):
-            raise ValueError(f"TrainConfig.optimizer must be 'adam' or 'adamax', "
-                             f"got {self.optimizer!r}")
+            raise ValueError(f"train.optimizer must be 'adam' or 'adamax', got {self.optimizer!r}")
         if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"TrainConfig.schedule must be 'cosine' or 'constant', "
+            raise ValueError(f"train.schedule must be 'cosine' or 'constant', "
                              f"got {self.schedule!r}")
+
+    @property
+    def steps(self) -> int:
+        """Optimiser steps of the whole run."""
+        return self.epochs * self.batches_per_epoch
 
 
 @dataclass
 class TrainResult:
-    """What a run produced: the loss curve and how it ended."""
+    """What a single-model run produced: the loss curve and how it ended."""
 
     losses: list[float] = field(default_factory=list)
     steps_done: int = 0
@@ -72,122 +96,233 @@ class TrainResult:
     wall_time_s: float = 0.0
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+@dataclass
+class LoopResult:
+    """What :func:`run_loop` produced for K members (K = 1 for a single model)."""
+
+    losses: np.ndarray  # (K, steps_done); NaN from a member's divergence on
+    diverged_at: list[int | None]  # the step whose loss was refused, per member
+    steps_done: int
+    resumed_from: int | None
+    wall_time_s: float
+
+    @property
+    def members(self) -> int:
+        return len(self.diverged_at)
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """(K,) bool: which members diverged."""
+        return np.array([d is not None for d in self.diverged_at])
+
+    def member(self, k: int = 0) -> TrainResult:
+        """Member ``k`` as the :class:`TrainResult` a single run would have returned."""
+        end = self.diverged_at[k] if self.diverged_at[k] is not None else self.steps_done
+        return TrainResult(losses=[float(v) for v in self.losses[k, :end]], steps_done=end,
+                           diverged=self.diverged_at[k] is not None,
+                           diverged_at=self.diverged_at[k], resumed_from=self.resumed_from,
+                           wall_time_s=self.wall_time_s)
+
+
+def make_optimizer(settings: TrainSettings) -> optax.GradientTransformation:
     """Adam or Adamax with the learning rate decayed by a cosine over the whole run."""
-    lr = (optax.cosine_decay_schedule(config.learning_rate, config.steps)
-          if config.schedule == "cosine" else config.learning_rate)
-    return {"adam": optax.adam, "adamax": optax.adamax}[config.optimizer](lr)
+    lr = (optax.cosine_decay_schedule(settings.learning_rate, settings.steps)
+          if settings.schedule == "cosine" else settings.learning_rate)
+    return {"adam": optax.adam, "adamax": optax.adamax}[settings.optimizer](lr)
 
 
-def neuronio_loss(y: jax.Array, spikes: jax.Array, soma: jax.Array, burn_in: int) -> jax.Array:
-    """BCE on the spike logit (channel 0) + MSE on the scaled soma (channel 1), equal weights.
+def _keep_where(ok: jax.Array, new: Any, old: Any) -> Any:
+    """``new`` where ``ok``, else ``old``, leaf by leaf (``ok`` is a scalar: one member)."""
+    return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
 
-    Both are averaged over the steps after ``burn_in``: the memory starts at zero, so the first
-    steps are not a fair prediction (App. B uses a 150 ms burn-in).
+
+def make_guarded_step(graphdef: nnx.GraphDef, loss_fn: LossFn, tx: optax.GradientTransformation,
+                      max_loss: float = MAX_LOSS) -> Callable:
+    """One model's training step as a pure function of arrays, refusing bad steps:
+    ``(params, rest, opt_state, alive, batch) -> (loss, params, rest, opt_state, ok)``.
+
+    ``value_and_grad`` over the ``nnx.Param`` state, then ``tx.update`` and
+    ``optax.apply_updates`` (what ``nnx.Optimizer.update`` does), written on arrays so that
+    ``jax.vmap`` and shardings apply. The update is kept only if the member was alive and its
+    loss finite and at most ``max_loss``; otherwise the old state comes back and ``ok`` is False.
+    Selecting inside the program lets the old state's buffers be donated, and lets each member
+    of a vmapped ensemble freeze on its own.
     """
-    y = y[:, burn_in:]
-    bce = optax.sigmoid_binary_cross_entropy(y[..., 0], spikes[:, burn_in:]).mean()
-    mse = jnp.mean((y[..., 1] - soma[:, burn_in:]) ** 2)
-    return bce + mse
+
+    def step(params, rest, opt_state, alive, batch):
+        def loss_of(p: State) -> tuple[jax.Array, State]:
+            model = nnx.merge(graphdef, p, rest)
+            loss = loss_fn(model, batch)
+            return loss, nnx.as_pure(nnx.state(model, nnx.Not(nnx.Param)))
+
+        (loss, new_rest), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
+        updates, new_opt = tx.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        ok = alive & jnp.isfinite(loss) & (loss <= max_loss)
+        return (loss, _keep_where(ok, new_params, params), _keep_where(ok, new_rest, rest),
+                _keep_where(ok, new_opt, opt_state), ok)
+
+    return step
 
 
-def last_step_cross_entropy(y: jax.Array, labels: jax.Array) -> jax.Array:
-    """Cross-entropy on the last time step's output (SHD and LRA, App. B)."""
-    return optax.softmax_cross_entropy_with_integer_labels(y[:, -1], labels).mean()
+class Program(Protocol):
+    """How K members are laid out and stepped (one model, a vmapped stack, a device mesh)."""
+
+    members: int
+
+    def initial_state(self) -> State:
+        """The training state before the first step: ``(params, rest, opt_state, alive)``."""
+
+    def step(self, state: State, batch: Batch) -> tuple[State, np.ndarray, np.ndarray]:
+        """One guarded step: the new state, each member's loss and whether it was kept."""
+
+    def finish(self, state: State) -> None:
+        """Write the trained (or last good) state back into the models."""
 
 
-def _checkpoint_manager(directory: Path, config: TrainConfig) -> ocp.CheckpointManager:
+class SingleModel:
+    """One model on the default device: the program of an ordinary run."""
+
+    members = 1
+
+    def __init__(self, model: nnx.Module, loss_fn: LossFn, tx: optax.GradientTransformation,
+                 max_loss: float = MAX_LOSS) -> None:
+        self.model, self.tx = model, tx
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        self._params, self._rest = nnx.as_pure(params), nnx.as_pure(rest)
+        self._step = jax.jit(make_guarded_step(graphdef, loss_fn, tx, max_loss),
+                             donate_argnums=(0, 1, 2))
+
+    def initial_state(self) -> State:
+        return (self._params, self._rest, self.tx.init(self._params), jnp.asarray(True))
+
+    def step(self, state: State, batch: Batch) -> tuple[State, np.ndarray, np.ndarray]:
+        params, rest, opt_state, alive = state
+        loss, params, rest, opt_state, ok = self._step(params, rest, opt_state, alive, batch)
+        return (params, rest, opt_state, ok), np.asarray(loss)[None], np.asarray(ok)[None]
+
+    def finish(self, state: State) -> None:
+        nnx.update(self.model, state[0], state[1])
+
+
+def _manager(directory: Path) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(
         directory.resolve(),
         options=ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False),
     )
 
 
-def _save(manager: ocp.CheckpointManager, step: int, model, optimizer, losses) -> None:
-    state = {
-        "model": nnx.to_pure_dict(nnx.state(model)),
-        "optimizer": nnx.to_pure_dict(nnx.state(optimizer)),
-        "losses": np.asarray(losses, np.float64),
-    }
-    manager.save(step, args=ocp.args.StandardSave(state))
+def _save(manager: ocp.CheckpointManager, step: int, state: State, losses: np.ndarray,
+          diverged_at: list[int | None]) -> None:
+    payload = {"state": state, "losses": np.asarray(losses[:, :step], np.float64),
+               "diverged_at": np.asarray([-1 if d is None else d for d in diverged_at])}
+    manager.save(step, args=ocp.args.StandardSave(payload))
 
 
-def _restore(manager: ocp.CheckpointManager, step: int, model, optimizer) -> list[float]:
-    template = {
-        "model": nnx.to_pure_dict(nnx.state(model)),
-        "optimizer": nnx.to_pure_dict(nnx.state(optimizer)),
-        "losses": np.zeros(step, np.float64),
-    }
+def _restore(manager: ocp.CheckpointManager, step: int, state: State, members: int
+             ) -> tuple[State, np.ndarray, list[int | None]]:
+    template = {"state": state, "losses": np.zeros((members, step), np.float64),
+                "diverged_at": np.zeros(members, np.int64)}
     restored = manager.restore(step, args=ocp.args.StandardRestore(template))
-    model_state, opt_state = nnx.state(model), nnx.state(optimizer)
-    nnx.replace_by_pure_dict(model_state, restored["model"])
-    nnx.replace_by_pure_dict(opt_state, restored["optimizer"])
-    nnx.update(model, model_state)
-    nnx.update(optimizer, opt_state)
-    return [float(v) for v in restored["losses"]]
+    diverged_at = [None if d < 0 else int(d) for d in np.asarray(restored["diverged_at"])]
+    # orbax gives back host arrays; put them where the template's arrays live (e.g. a mesh)
+    placed = jax.tree.map(lambda new, old: jax.device_put(new, old.sharding)
+                          if isinstance(old, jax.Array) else new, restored["state"], state)
+    return placed, np.asarray(restored["losses"]), diverged_at
 
 
-def train(
-    model: nnx.Module,
-    loss_fn: LossFn,
-    batches: Callable[[int], Iterator[Batch]],
-    config: TrainConfig,
-    *,
-    checkpoint_dir: str | Path | None = None,
-    progress: bool = True,
-) -> TrainResult:
-    """Train ``model`` in place for ``config.steps`` steps and return the loss history.
+def load_checkpoint(model: nnx.Module, settings: TrainSettings, directory: str | Path,
+                    step: int | None = None) -> int:
+    """Load the model state of a run's checkpoint (the latest, or ``step``) into ``model``.
+
+    ``model`` must be built like the run's (same experiment); ``settings`` rebuild the
+    optimiser state the checkpoint also holds. Returns the step that was loaded.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no checkpoints (has the run been trained here?)")
+    program = SingleModel(model, lambda m, b: jnp.zeros(()), make_optimizer(settings))
+    manager = _manager(directory)
+    try:
+        step = manager.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"{directory}: no finished checkpoint")
+        state, _, _ = _restore(manager, step, program.initial_state(), 1)
+    finally:
+        manager.close()
+    program.finish(state)
+    return step
+
+
+def run_loop(program: Program, batches: Callable[[int], Iterator[Batch]], steps: int, *,
+             checkpoint_dir: str | Path | None = None, checkpoint_every: int = 0,
+             progress: bool = True, desc: str = "train") -> LoopResult:
+    """Step ``program`` ``steps`` times (fewer if every member diverges) and write it back.
 
     ``batches(start)`` must yield the batches of steps ``start, start + 1, ...``; if it returns
     a generator, the generator is closed when training ends, so a sampler opened in a ``with``
-    block inside it stops its background thread. With a
-    ``checkpoint_dir`` holding checkpoints of an earlier (killed) run, training resumes from the
-    latest one.
+    block inside it stops its background thread. With a ``checkpoint_dir`` holding checkpoints
+    of an earlier (killed) run, training resumes from the latest one; checkpoints are written
+    every ``checkpoint_every`` steps (0: only at the end) and at the end.
     """
-    optimizer = nnx.Optimizer(model, make_optimizer(config), wrt=nnx.Param)
-
-    @nnx.jit
-    def step_fn(model, optimizer, batch):
-        loss, grads = nnx.value_and_grad(loss_fn)(model, batch)
-        optimizer.update(model, grads)
-        return loss
-
-    result = TrainResult()
-    manager = None
-    start = 0
+    k = program.members
+    state = program.initial_state()
+    losses = np.full((k, steps), np.nan)
+    diverged_at: list[int | None] = [None] * k
+    manager, start, resumed_from = None, 0, None
     if checkpoint_dir is not None:
-        manager = _checkpoint_manager(Path(checkpoint_dir), config)
+        manager = _manager(Path(checkpoint_dir))
         latest = manager.latest_step()
         if latest is not None:
-            result.losses = _restore(manager, latest, model, optimizer)
-            start = result.resumed_from = latest
+            state, done, diverged_at = _restore(manager, latest, state, k)
+            losses[:, :latest] = done
+            start = resumed_from = latest
+    alive = np.array([d is None for d in diverged_at])
     t0 = time.perf_counter()
     stream = batches(start)
-    bar = tqdm(total=config.steps, initial=start, disable=not progress, desc="train")
+    bar = tqdm(total=steps, initial=start, disable=not progress,
+               desc=desc if k == 1 else f"{desc} x{k}")
     step = start
     try:
-        while step < config.steps:
-            # keep the state before this step: a diverging step must not overwrite it
-            loss = float(step_fn(model, optimizer, next(stream)))
-            if not math.isfinite(loss) or loss > config.max_loss:
-                result.diverged, result.diverged_at = True, step
+        while step < steps and alive.any():
+            state, loss, ok = program.step(state, next(stream))
+            for member in np.flatnonzero(alive & ~ok):
+                diverged_at[member] = step
+            alive = ok
+            if not alive.any():  # this step was refused for everyone: nothing left to train
                 break
-            result.losses.append(loss)
+            losses[ok, step] = loss[ok]
             step += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-            if manager and config.checkpoint_every and step % config.checkpoint_every == 0:
-                _save(manager, step, model, optimizer, result.losses)
+            bar.set_postfix(loss=f"{loss[ok].mean():.4g}", refresh=False)
+            if manager and checkpoint_every and step % checkpoint_every == 0:
+                _save(manager, step, state, losses, diverged_at)
     finally:
         bar.close()
         close = getattr(stream, "close", None)
         if close is not None:  # a generator's close() runs its `finally`/`with` clean-up
             close()
     if manager is not None:
-        if not result.diverged and manager.latest_step() != step:
-            _save(manager, step, model, optimizer, result.losses)
+        if alive.any() and manager.latest_step() != step:
+            _save(manager, step, state, losses, diverged_at)
         manager.wait_until_finished()
         manager.close()
-    result.steps_done = step
-    result.wall_time_s = time.perf_counter() - t0
-    return result
+    program.finish(state)
+    return LoopResult(losses[:, :step], diverged_at, step, resumed_from,
+                      time.perf_counter() - t0)
+
+
+def train(model: nnx.Module, loss_fn: LossFn, batches: Callable[[int], Iterator[Batch]],
+          settings: TrainSettings, *, checkpoint_dir: str | Path | None = None,
+          checkpoint_every: int = 0, max_loss: float = MAX_LOSS,
+          progress: bool = True) -> TrainResult:
+    """Train ``model`` in place for ``settings.steps`` steps and return its loss history.
+
+    A NaN, infinite or exploding (``> max_loss``) loss stops the run and marks it diverged;
+    the model keeps its state from before that step. See :func:`run_loop` for ``batches`` and
+    the checkpoints.
+    """
+    program = SingleModel(model, loss_fn, make_optimizer(settings), max_loss)
+    return run_loop(program, batches, settings.steps, checkpoint_dir=checkpoint_dir,
+                    checkpoint_every=checkpoint_every, progress=progress).member(0)
+

@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import jax
 import numpy as np
+import optax
 from flax import nnx
 
 from elm.experiments.configs import Experiment
@@ -42,6 +44,11 @@ def predictor(model: nnx.Module) -> Callable[[np.ndarray], np.ndarray]:
     """``x -> model(x)`` compiled once per input shape, returning numpy."""
     forward = nnx.jit(lambda m, x: m(x))
     return lambda x: np.asarray(forward(model, x))
+
+
+def last_step_cross_entropy(y: jax.Array, labels: jax.Array) -> jax.Array:
+    """Cross-entropy on the last time step's output (SHD and LRA, App. B)."""
+    return optax.softmax_cross_entropy_with_integer_labels(y[:, -1], labels).mean()
 
 
 def make_task(experiment: Experiment, data_dir: Any = None, seed: int = 0) -> Task:

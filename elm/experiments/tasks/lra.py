@@ -6,7 +6,7 @@ What the six tasks share (Section 3.3, App. B):
   grey levels; the one-hot encoding to the experiment's ``num_input`` (Table S2's input dim)
   happens inside the jitted loss, so no one-hot copy of a dataset is ever held in memory.
 * **Loss.** Cross-entropy on the model's last output (App. B), with
-  :func:`elm.experiments.training.last_step_cross_entropy`.
+  :func:`elm.experiments.tasks.last_step_cross_entropy`.
 * **Padding.** Text, ListOps and Retrieval sequences have different lengths; the readers
   right-pad them with ``<pad>`` as Mega batches them (``RightPadDataset``; the ELM authors
   trained on Mega's preprocessed data). A recurrent model reading right-padded input would end
@@ -63,8 +63,7 @@ from elm.counting import count_flops
 from elm.data import lra
 from elm.data.lra_common import cache_root, generated_record
 from elm.experiments.configs import Experiment
-from elm.experiments.tasks import Task
-from elm.experiments.training import last_step_cross_entropy
+from elm.experiments.tasks import Task, last_step_cross_entropy
 
 #: Tasks with an offline generator (a stand-in is made when no real data is found).
 SYNTHETIC = ("listops", "pathfinder", "pathfinder_x")

@@ -12,7 +12,7 @@ and all four models of Fig 5 / Fig S4 (ELM, Branch-ELM, LSTM, SNN). What it does
   a ``ValueError`` naming both: a sweep that overrides ``data.bin_ms`` must override ``dt`` too
   (``{"data.bin_ms": 2, "dt": 2}``), so that no run silently keeps 10 ms time constants on 2 ms
   bins. The LSTM has no time constants and no ``dt``.
-* **Loss**: :func:`elm.experiments.training.last_step_cross_entropy`, with input dropout
+* **Loss**: :func:`elm.experiments.tasks.last_step_cross_entropy`, with input dropout
   ``train.input_dropout`` (0.5; none for the SNN) applied inside the loss. Its key is part of
   each batch, derived from ``(seed, step)`` only (:func:`dropout_key`), so a run resumed at step
   ``s`` draws exactly the masks the uninterrupted run draws. Kept inputs are scaled by
@@ -45,8 +45,7 @@ from sklearn.metrics import accuracy_score
 from elm.baselines import snn_spike_l1
 from elm.data import shd
 from elm.experiments.configs import Experiment
-from elm.experiments.tasks import Task, predictor
-from elm.experiments.training import last_step_cross_entropy
+from elm.experiments.tasks import Task, last_step_cross_entropy, predictor
 
 #: Samples (SHD) or pairs (SHD-Adding) scored per scale: (valid, test, train); None = all of the
 #: authors' set. The training subset is the first samples of the training part (SHD) or fixed
