@@ -392,9 +392,10 @@ def test_module_entry_point(tmp_path: Path) -> None:
 # LRA
 
 
-def _tar(members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> bytes:
+def _tar(members: dict[str, bytes], symlinks: dict[str, str] | None = None,
+         mode: str = "w:gz") -> bytes:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buf, mode=mode) as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -432,10 +433,11 @@ def run_lra(srv: FileServer, dest: Path, *extra: str) -> int:
     return main(["lra", "--dest", str(dest), "--mirror", srv.url, "--no-progress", *extra])
 
 
+@pytest.mark.parametrize("mode", ["w:gz", "w"])  # "w": a server that unpacks the gzip layer
 def test_lra_extracts_only_the_task_folders(
         server: FileServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    tarball = _tar(FAKE_RELEASE, symlinks={f"{R}/listops-1000/link": "/etc/passwd"})
+        monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    tarball = _tar(FAKE_RELEASE, symlinks={f"{R}/listops-1000/link": "/etc/passwd"}, mode=mode)
     server.files["lra_release.gz"] = tarball
     assert run_lra(server, tmp_path) == 0
     lra_dir = tmp_path / "lra"
@@ -475,7 +477,7 @@ def test_lra_not_the_release(server: FileServer, tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     server.files["lra_release.gz"] = b"this is not a tarball" * 10
     assert run_lra(server, tmp_path) == 1
-    assert "cannot read it as a tar.gz" in capsys.readouterr().err
+    assert "cannot read it as a tar archive" in capsys.readouterr().err
     assert not any(p.name in fetch.LRA_FOLDERS for p in (tmp_path / "lra").iterdir())
 
 
@@ -519,7 +521,8 @@ def test_neuronio_manual_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 def test_neuronio_with_kagglehub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    """With kagglehub and credentials: both datasets end up in neuronio/{train,test}."""
+    """With kagglehub and credentials: both datasets end up in neuronio/{train,test} (moved
+    from the cache, or linked from a read-only mount)."""
     calls = []
 
     def dataset_download(handle: str, path: str | None = None,
@@ -529,9 +532,10 @@ def test_neuronio_with_kagglehub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         if handle.endswith("train-data"):
             for batch in (1, 2, 3):
                 _sim_folder(version / f"full_ergodic_train_batch_{batch}")
-        else:
-            _sim_folder(version / "Data_test")
-        return str(version)
+            return str(version)
+        mount = tmp_path / "read-only-mount"  # as in a Kaggle notebook: outside the cache
+        _sim_folder(mount / "Data_test")
+        return str(mount)
 
     fake = types.ModuleType("kagglehub")
     fake.dataset_download = dataset_download  # type: ignore[attr-defined]
@@ -541,7 +545,9 @@ def test_neuronio_with_kagglehub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert main(["neuronio", "--dest", str(tmp_path)]) == 0
     assert calls == list(fetch.KAGGLE_DATASETS.values())
     assert (tmp_path / "neuronio" / "train" / "full_ergodic_train_batch_1").is_dir()
-    assert (tmp_path / "neuronio" / "test" / "Data_test").is_dir()
+    linked = tmp_path / "neuronio" / "test" / "Data_test"  # real folders, linked files
+    assert linked.is_dir() and not linked.is_symlink()
+    assert all(p.is_symlink() for p in linked.iterdir())
     assert not (tmp_path / fetch.KAGGLE_CACHE).exists()
     assert "KAGGLEHUB_CACHE" not in os.environ
     assert "2 training files" in capsys.readouterr().out

@@ -16,9 +16,9 @@ What is verified, and how:
   ``.gz`` download and the unpacked ``.h5`` are checked, then the folder is opened with
   :func:`elm.data.shd.resolve_data_dir`.
 * **LRA**: Google publishes **no checksum** for ``lra_release.gz``. The gzip stream's own CRC
-  catches a damaged transfer while extracting, the readers of :mod:`elm.data.lra` check the
-  layout afterwards, and ``DIR/lra/lra_release.manifest.json`` records the sha256 and size of
-  what was downloaded, so two machines can compare what they got.
+  (and tar's header checksums) catch a damaged transfer while extracting, the readers of
+  :mod:`elm.data.lra` check the layout afterwards, and ``DIR/lra/lra_release.manifest.json``
+  records the sha256 and size of what was downloaded, so two machines can compare what they got.
 * **NeuronIO**: Kaggle serves it behind an account. With :mod:`kagglehub` importable and Kaggle
   credentials present both datasets are downloaded; otherwise the exact manual steps are
   printed. Either way :func:`elm.data.neuronio.discover` checks the layout.
@@ -30,7 +30,8 @@ within the run (``--retries``) and across runs. A checksum mismatch deletes the 
 
 Exit status: 0 done; 1 failed (the message names the file, what was expected, what was found,
 and what to do; no traceback unless ``--debug``); 2 usage error; 130 interrupted (Ctrl-C).
-Only the standard library and tqdm are used, so the command works before anything else is set up.
+Downloading, checking and unpacking use only the standard library and tqdm; the final layout
+checks call the readers themselves, so "it fetched" means "the book can read it".
 """
 
 from __future__ import annotations
@@ -574,7 +575,7 @@ def _extract_stream(tar: tarfile.TarFile, staging: Path, folders: Sequence[str],
 
 def extract_folders(archive: Path, dest: Path, folders: Sequence[str] = LRA_FOLDERS,
                     progress: bool = True) -> dict[str, int]:
-    """Extract only `folders` of a tar.gz into `dest`, streamed; return files per folder.
+    """Extract only `folders` of a tar(.gz) into `dest`, streamed; return files per folder.
 
     Everything is unpacked into a scratch folder first and each task folder is renamed into
     place only when the whole archive was read, so an interrupted or refused extraction leaves
@@ -585,14 +586,15 @@ def extract_folders(archive: Path, dest: Path, folders: Sequence[str] = LRA_FOLD
         try:
             with open(archive, "rb") as raw:
                 counter = _Counting(raw)
-                with tarfile.open(fileobj=counter, mode="r|gz") as tar, \
+                # r|*: streamed, compression detected (a server may hand out the tar itself)
+                with tarfile.open(fileobj=counter, mode="r|*") as tar, \
                         _bar(archive.stat().st_size, 0, f"extracting {archive.name}",
                              progress) as bar:
                     counts, skipped = _extract_stream(tar, staging, folders, counter, bar)
         except UnsafeArchiveError as err:
             raise UnsafeArchiveError(f"{archive}: {err}") from None
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
-            raise FetchError(f"{archive}: cannot read it as a tar.gz ({type(err).__name__}: "
+            raise FetchError(f"{archive}: cannot read it as a tar archive ({type(err).__name__}: "
                              f"{err}).\n  expected: the LRA release (a tar.gz)\n  got:      a "
                              f"damaged or truncated file\nDelete {archive} and run the same "
                              "command again.") from err
@@ -602,9 +604,10 @@ def extract_folders(archive: Path, dest: Path, folders: Sequence[str] = LRA_FOLD
             raise
         empty = [name for name in folders if not (staging / name).is_dir()]
         if empty:
+            there = ", ".join(n for n in folders if n not in empty) or "none of them"
             raise FetchError(f"{archive}: no {', '.join(f'{n}/' for n in empty)} in it.\n"
                              f"  expected: {', '.join(folders)} (inside lra_release/)\n"
-                             f"  got:      {', '.join(n for n in folders if n not in empty)}\n"
+                             f"  got:      {there}\n"
                              "This is not the LRA release; check --mirror.")
         for name in folders:
             final = dest / name
@@ -747,11 +750,24 @@ def manual_steps(dest: Path, datasets: Mapping[str, str] = KAGGLE_DATASETS) -> s
         f"       {root}\n")
 
 
+def _link_tree(src: Path, dst: Path) -> None:
+    """Rebuild `src`'s folders under `dst` as real folders holding links to its files.
+
+    :func:`elm.data.neuronio.discover` walks folders with ``Path.rglob``, which does not enter
+    linked folders, so a folder link would hide the data; linked files are read as usual.
+    """
+    for folder, _, files in os.walk(src):
+        here = dst / Path(folder).relative_to(src)
+        here.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            (here / name).symlink_to(Path(folder) / name)
+
+
 def _move_into_place(path: Path, final: Path, cache: Path) -> None:
     """Rename a kagglehub download into ``neuronio/<split>``; link it when it lives elsewhere.
 
     kagglehub writes into our cache on the same disk, so this is a rename, not a 100 GB copy;
-    inside a Kaggle notebook it returns a read-only mount, which is linked instead.
+    inside a Kaggle notebook it returns a read-only mount, whose files are linked instead.
     """
     if final.is_symlink() or final.exists():
         old = cache / f"{final.name}.old"
@@ -763,7 +779,10 @@ def _move_into_place(path: Path, final: Path, cache: Path) -> None:
     if path.resolve().is_relative_to(cache.resolve()):
         os.replace(path, final)
     else:
-        final.symlink_to(path, target_is_directory=True)
+        staging = cache / f"{final.name}.links"
+        shutil.rmtree(staging, ignore_errors=True)
+        _link_tree(path, staging)
+        os.replace(staging, final)
 
 
 def kaggle_download(kagglehub: ModuleType, dest: Path, datasets: Mapping[str, str],
