@@ -6,6 +6,7 @@ do, through papermill and Jupyter Book, so a chapter that breaks fails CI.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -95,9 +96,13 @@ def test_book_builds_clean_with_warnings_as_errors(tmp_path):
     """``jupyter-book build -W`` from an empty build folder, at the book's default (demo) scale."""
     out = tmp_path / "book"
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
+    # a fresh results store and figure folder: the build trains every demo run itself and
+    # leaves the checkout's data/results and figures/ alone
+    env = {**os.environ, "ELM_RESULTS_DIR": str(tmp_path / "results"),
+           "ELM_FIGURES_DIR": str(tmp_path / "figures")}
     result = subprocess.run(
         [jb, "build", "-W", "-n", "--keep-going", "--path-output", str(out), str(REPO)],
-        capture_output=True, text=True, timeout=2400,
+        capture_output=True, text=True, timeout=2400, env=env,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     html = out / "_build" / "html"
