@@ -247,7 +247,7 @@ def test_text_run_on_real_imdb_reviews(cache, tmp_path):
     assert data["sizes"] == {"train": 1800, "valid": 200, "test": 2000}
     assert data["input_dim"] == 169 and data["seq_len"] == 256
     m = record["metrics"]
-    assert m["n_test"] == lra_task.EVAL_LIMIT["smoke"] and m["eval_subset"]
+    assert m["n_test"] == configs.EVALUATION["lra"]["smoke"]["test"] and m["eval_subset"]
     assert 0.0 <= m["test_accuracy"] <= 1.0
 
 

@@ -122,7 +122,9 @@ def test_smoke_run_on_the_real_lauscher_samples(lauscher: Path, tmp_path: Path) 
     m = record["metrics"]
     for split in ("train", "valid", "test"):
         assert 0.0 <= m[f"{split}_accuracy"] <= 1.0
-    assert (m["n_valid"], m["n_test"], m["n_train_eval"]) == shd_task.EVAL_SIZES["smoke"]
+    sizes = configs.EVALUATION["shd"]["smoke"]
+    assert (m["n_valid"], m["n_test"], m["n_train_eval"]) == (sizes["valid"], sizes["test"],
+                                                              sizes["train"])
     assert m["eval_dropout"] is False and m["chance"] == pytest.approx(1 / 19)
     data = record["data"]
     assert data["stand_in"] is False and str(lauscher) in data["description"]

@@ -54,6 +54,8 @@ class Experiment:
     sources: Mapping[str, str] = field(default_factory=dict)
     scale: Scale = "paper"
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: How much the task evaluates (per family, see :data:`EVALUATION`); set by :func:`at_scale`.
+    evaluation: Mapping[str, Any] = field(default_factory=dict)
 
     def elm_config(self) -> ELMConfig:
         if self.model != "elm":
@@ -395,16 +397,37 @@ def names() -> list[str]:
 REDUCED: dict[str, tuple[int, int, int]] = {"smoke": (1, 3, 2), "demo": (1, 300, 8)}
 
 
+#: How much each dataset family evaluates at each scale (None: the whole set): NeuronIO test
+#: files; SHD / SHD-Adding validation and test samples (pairs) and the training subset scored
+#: for the train accuracy; LRA validation and test examples (a fixed random subset).
+EVALUATION: dict[str, dict[str, dict[str, int | None]]] = {
+    "neuronio": {"smoke": {"test_files": 1}, "demo": {"test_files": None},
+                 "paper": {"test_files": None}},
+    "shd": {"smoke": {"valid": 16, "test": 16, "train": 16},
+            "demo": {"valid": 128, "test": 256, "train": 128},
+            "paper": {"valid": None, "test": None, "train": 4000}},
+    "lra": {"smoke": {"test": 16}, "demo": {"test": 400}, "paper": {"test": None}},
+}
+
+
+def family(dataset: str) -> str:
+    """``"shd-adding"`` -> ``"shd"``, ``"lra/text"`` -> ``"lra"``: the key of :data:`EVALUATION`."""
+    return "shd" if dataset == "shd-adding" else dataset.split("/")[0]
+
+
 def at_scale(experiment: Experiment, scale: Scale) -> Experiment:
-    """The experiment at ``scale``: the same model, less training (``REDUCED``)."""
+    """The experiment at ``scale``: the same model, less training (``REDUCED``) and evaluation
+    (:data:`EVALUATION`). The one place where a scale changes an experiment: tasks read the
+    result, never the scale's name."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    evaluation = EVALUATION.get(family(experiment.dataset), {}).get(scale, {})
     if scale == "paper":
-        return dataclasses.replace(experiment, scale="paper")
+        return dataclasses.replace(experiment, scale="paper", evaluation=evaluation)
     epochs, batches, batch_cap = REDUCED[scale]
     train = dataclasses.replace(experiment.train, epochs=epochs, batches_per_epoch=batches,
                                 batch_size=min(batch_cap, experiment.train.batch_size))
-    return dataclasses.replace(experiment, train=train, scale=scale)
+    return dataclasses.replace(experiment, train=train, scale=scale, evaluation=evaluation)
 
 
 def get(name: str, scale: Scale = "paper") -> Experiment:

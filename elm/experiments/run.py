@@ -79,6 +79,7 @@ def _config_record(experiment: configs.Experiment) -> dict[str, Any]:
     return {"name": experiment.name, "dataset": experiment.dataset, "model": experiment.model,
             "model_args": dict(experiment.model_args),
             "train": dataclasses.asdict(experiment.train), "data": dict(experiment.data),
+            "evaluation": dict(experiment.evaluation),
             "sources": dict(experiment.sources)}
 
 

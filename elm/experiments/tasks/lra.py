@@ -23,10 +23,10 @@ What the six tasks share (Section 3.3, App. B):
   (seed, pass): step ``s`` takes examples ``s B ... s B + B - 1`` of the concatenated passes,
   so ``batches(start)`` yields exactly the batches an uninterrupted run would (resume).
 * **Evaluation.** Accuracy (``sklearn.metrics.accuracy_score``) of the final model on the
-  validation and test splits; at reduced scales on a fixed random subset (``EVAL_LIMIT``), and
-  the metrics say so (``n_valid``, ``n_test``, ``eval_subset``). The paper used the validation
-  split "for model selection during training" (App. B); a run here reports its final model, with
-  the validation accuracy beside the test accuracy.
+  validation and test splits; at reduced scales on a fixed random subset
+  (``configs.EVALUATION``), and the metrics say so (``n_valid``, ``n_test``, ``eval_subset``).
+  The paper used the validation split "for model selection during training" (App. B); a run
+  here reports its final model, with the validation accuracy beside the test accuracy.
 
 Retrieval uses the two-tower model of :mod:`elm.baselines.two_tower`; its batches carry both
 documents.
@@ -68,7 +68,6 @@ from elm.experiments.tasks import Task, last_step_cross_entropy
 #: Tasks with an offline generator (a stand-in is made when no real data is found).
 SYNTHETIC = ("listops", "pathfinder", "pathfinder_x")
 #: Validation and test examples evaluated per scale (None: all), a fixed random subset.
-EVAL_LIMIT = {"smoke": 16, "demo": 400, "paper": None}
 #: Sequences per evaluation batch.
 EVAL_BATCH = 64
 #: A batch is cut to the smallest multiple of max(ceil(L / WIDTH_BUCKETS), MIN_BUCKET) steps
@@ -295,7 +294,7 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
         raise ValueError(f"{experiment.name}: the data has {data.input_dim} token types but the "
                          f"model takes num_input={input_dim}")
     batch_size = experiment.train.batch_size
-    limit = EVAL_LIMIT[experiment.scale]
+    limit = experiment.evaluation["test"]  # configs.EVALUATION
 
     def batches(start: int) -> Iterator[Batch]:
         return training_batches(data.train, batch_size, seed, start)

@@ -29,8 +29,6 @@ def neuronio_loss(y: jax.Array, spikes: jax.Array, soma: jax.Array, burn_in: int
     return bce + mse
 
 
-#: Test files evaluated per scale (None: all); the stand-in's test split has 3 files.
-NEURONIO_EVAL_FILES = {"smoke": 1, "demo": None, "paper": None}
 
 
 def neuronio_provenance(root: Any) -> dict[str, Any]:
@@ -61,7 +59,7 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
         x, spikes, soma = batch
         return neuronio_loss(model(x), spikes, soma, burn_in=burn_in)
 
-    n_eval = NEURONIO_EVAL_FILES[experiment.scale]
+    n_eval = experiment.evaluation["test_files"]  # configs.EVALUATION (None: all)
     eval_files = split.test[:n_eval]
 
     def evaluate(model: nnx.Module) -> dict[str, float]:

@@ -26,7 +26,7 @@ and all four models of Fig 5 / Fig S4 (ELM, Branch-ELM, LSTM, SNN). What it does
   fixed key so that the score is deterministic. Accuracy (``sklearn.metrics.accuracy_score``)
   of the last output's argmax on the authors' fixed validation and test sets (SHD: every sample;
   SHD-Adding: 4,000 and 16,000 fixed pairs) and on a fixed subset of the training data. At the
-  reduced scales only the first samples / pairs of each set are scored (:data:`EVAL_SIZES`);
+  reduced scales only the first samples / pairs of each set are scored (``configs.EVALUATION``);
   the metrics state the sizes (``n_valid``, ``n_test``, ``n_train_eval``).
 """
 
@@ -47,11 +47,6 @@ from elm.data import shd
 from elm.experiments.configs import Experiment
 from elm.experiments.tasks import Task, last_step_cross_entropy, predictor
 
-#: Samples (SHD) or pairs (SHD-Adding) scored per scale: (valid, test, train); None = all of the
-#: authors' set. The training subset is the first samples of the training part (SHD) or fixed
-#: pairs drawn from it (SHD-Adding), never with dropout.
-EVAL_SIZES: dict[str, tuple[int | None, int | None, int]] = {
-    "smoke": (16, 16, 16), "demo": (128, 256, 128), "paper": (None, None, 4000)}
 #: Sequences per evaluation forward pass (the last batch is padded, so one shape compiles).
 EVAL_BATCH = 64
 #: Mixed into every dropout key, so dropout never reuses the model initialisation's keys.
@@ -171,7 +166,8 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
         out = model(x, dropout_key=key_recurrent) if recurrent else model(x)
         return last_step_cross_entropy(out, y)
 
-    n_valid, n_test, n_train = EVAL_SIZES[experiment.scale]
+    sizes = experiment.evaluation  # configs.EVALUATION: samples (pairs) scored
+    n_valid, n_test, n_train = sizes["valid"], sizes["test"], sizes["train"]
     valid_full, test_full = split.eval_sets(task_name, shd.BATCH_SIZE, 0)
     sets = {"valid": _subset(valid_full, n_valid), "test": _subset(test_full, n_test),
             "train": train_eval_set(split.train, task_name, n_train)}
