@@ -2,7 +2,7 @@
 
 Public entry points:
 
-* :class:`ELM`, :class:`ELMConfig`, :func:`BranchELM`: the neuron (``model(X)`` -> raw outputs);
+* :class:`ELM`, :class:`ELMConfig`, :class:`BranchELM`: the neuron (``model(X)`` -> raw outputs);
 * :func:`from_state_dict`, :func:`load_released`: the authors' released NeuronIO models;
 * :func:`count_params`, :func:`count_flops`: the x-axes of the paper's scaling figures.
 """

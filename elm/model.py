@@ -302,8 +302,15 @@ class ELM(nnx.Module):
         return recurrence.fast_forward(dyn, self.structure, x)
 
 
-def BranchELM(config: ELMConfig, *, rngs: nnx.Rngs, dtype=jnp.float32) -> ELM:
-    """An :class:`ELM` with branches; raises if ``config`` has no routing (a readable alias)."""
-    if config.routing == "none":
-        raise ValueError("BranchELM needs ELMConfig.routing 'neuronio' or 'random' and d_tree")
-    return ELM(config, rngs=rngs, dtype=dtype)
+class BranchELM(ELM):
+    """The Branch-ELM: an :class:`ELM` whose synapses are routed onto dendritic branches.
+
+    It is the ELM itself (same parameters, same equation (1)); the class only refuses a
+    configuration without routing, so that a model called a Branch-ELM has branches.
+    """
+
+    def __init__(self, config: ELMConfig, *, rngs: nnx.Rngs, dtype=jnp.float32) -> None:
+        if config.routing == "none":
+            raise ValueError("BranchELM needs ELMConfig.routing 'neuronio' or 'random' and "
+                             "d_tree (got routing='none'); use ELM for the vanilla neuron")
+        super().__init__(config, rngs=rngs, dtype=dtype)
