@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from elm.experiments import configs, sweep
-from elm.experiments.results import DEFAULT_ROOT_ENV, Record, ResultsStore
+from elm.experiments.records import RunRecord
+from elm.experiments.results import DEFAULT_ROOT_ENV, ResultsStore
 from elm.experiments.sweep import RunSpec
 from elmbook import REPOSITORY, plots
 
@@ -85,21 +86,26 @@ def sweep_command(spec: str, chapter: Chapter) -> str:
 
 @dataclass(frozen=True)
 class RunSet:
-    """The runs behind a chapter's figures and what the store holds of them."""
+    """The runs behind a chapter's figures and what the store holds of them (typed records)."""
 
     runs: list[RunSpec]
-    records: dict[str, Record]  # run id -> record, for the runs the store holds
+    records: dict[str, RunRecord]  # run id -> record, for the runs the store holds
     missing: list[RunSpec]
-    failed: list[Record]
+    failed: list[RunRecord]
     seconds: float
 
-    def usable(self) -> list[Record]:
+    def usable(self) -> list[RunRecord]:
         """Records of complete and diverged runs, in the runs' order (failed ones left out)."""
-        return [self.records[r.run_id] for r in self.runs if r.run_id in self.records
-                and self.records[r.run_id]["status"] != "failed"]
+        return [self.records[r.run_id] for r in self.runs
+                if r.run_id in self.records and not self.records[r.run_id].failed]
+
+    def json(self) -> list[dict]:
+        """:meth:`usable` as the stored JSON, for the aggregation functions that group by
+        dotted keys (``elm.experiments.results.summarise``)."""
+        return [dict(r.raw) for r in self.usable()]
 
     def summary(self) -> str:
-        statuses = [rec["status"] for rec in self.records.values()]
+        statuses = [rec.status for rec in self.records.values()]
         counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("complete", "diverged", "failed"))
         return (f"{len(self.runs)} runs: {counts}, {len(self.missing)} not in the store "
                 f"({self.seconds:.0f} s; runs already in the store are not retrained)")
@@ -112,9 +118,10 @@ def ensure_runs(chapter: Chapter, runs: Sequence[RunSpec], specs: Sequence[str])
     if chapter.scale != "paper":
         sweep.run_sweep(runs, chapter.results, workers=2, progress=False)
     store = chapter.store
-    records = {r.run_id: rec for r in runs if (rec := store.read(r.run_id)) is not None}
+    records = {r.run_id: RunRecord.from_json(rec, str(store.path(r.run_id)))
+               for r in runs if (rec := store.read(r.run_id)) is not None}
     missing = [r for r in runs if r.run_id not in records]
-    failed = [rec for rec in records.values() if rec["status"] == "failed"]
+    failed = [rec for rec in records.values() if rec.failed]
     result = RunSet(runs, records, missing, failed, time.perf_counter() - t0)
     if missing or failed:
         commands = "\n".join(sweep_command(s, chapter) for s in specs)
@@ -130,6 +137,6 @@ def ensure_runs(chapter: Chapter, runs: Sequence[RunSpec], specs: Sequence[str])
     return result
 
 
-def _failure(record: Record) -> str:
-    error = record.get("error") or {}
-    return f"{record['run_id']} ({error.get('type', '?')}: {error.get('message', '')[:160]})"
+def _failure(record: RunRecord) -> str:
+    error = record.error or {}
+    return f"{record.run_id} ({error.get('type', '?')}: {error.get('message', '')[:160]})"
