@@ -213,14 +213,17 @@ def test_discover_errors(tmp_path, rng):
 
 def test_data_dir_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv("ELM_DATA_DIR", raising=False)
-    assert neuronio.resolve_data_dir() == neuronio.stand_in_dir()
+    assert neuronio.resolve_data_dir() == (neuronio.stand_in_dir(),
+                                           neuronio.STAND_IN_DESCRIPTION)
     monkeypatch.setenv("ELM_DATA_DIR", str(tmp_path))
     with pytest.warns(UserWarning, match="no neuronio/ folder; using the offline stand-in"):
-        assert neuronio.resolve_data_dir() == neuronio.stand_in_dir()
+        assert neuronio.resolve_data_dir().folder == neuronio.stand_in_dir()
     (tmp_path / "neuronio").mkdir()
     monkeypatch.setenv("ELM_DATA_DIR", str(tmp_path))
-    assert neuronio.resolve_data_dir() == tmp_path / "neuronio"
-    assert neuronio.resolve_data_dir("elsewhere") == Path("elsewhere")
+    folder, provenance = neuronio.resolve_data_dir()
+    assert folder == tmp_path / "neuronio" and str(folder) in provenance
+    assert "stand-in" not in provenance
+    assert neuronio.resolve_data_dir("elsewhere").folder == Path("elsewhere")
 
 
 def test_sampler_windows_are_exact_transformed_slices(tmp_path, rng):

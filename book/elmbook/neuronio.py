@@ -459,7 +459,7 @@ def predict_files(model: nnx.Module, files: Sequence[str | Path],
 def eval_files(record: Record, data_dir: str | Path | None = None) -> list[Path]:
     """The test files a record's evaluation used (its ``eval_files`` first files of the split
     of its data folder)."""
-    folder = (record.get("data") or {}).get("dir") or neuronio.resolve_data_dir(data_dir)
+    folder = (record.get("data") or {}).get("dir") or neuronio.resolve_data_dir(data_dir).folder
     split = neuronio.discover(folder)
     n = int((record.get("metrics") or {}).get("eval_files") or len(split.test))
     return split.test[:n]

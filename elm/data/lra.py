@@ -72,6 +72,7 @@ from elm.data.lra_text import (
     read_listops_tsv,
     text_split,
 )
+from elm.data.paths import DataSource
 
 TASKS = ("image", "pathfinder", "pathfinder_x", "listops", "text", "retrieval")
 INPUT_DIMS = {"image": 16, "pathfinder": 16, "pathfinder_x": 8, "listops": 25, "text": 169,
@@ -142,15 +143,15 @@ def stand_in_dir(task: str) -> Path:
     return _dir(task)
 
 
-def _stand_in(task: str, **params: object) -> tuple[Path, str]:
+def _stand_in(task: str, **params: object) -> DataSource:
     from elm.data.lra_generate import ensure_stand_in  # generators load lazily
 
     folder = ensure_stand_in(task, **params)
-    return folder, _provenance(folder)
+    return DataSource(folder, _provenance(folder))
 
 
 def resolve_task_dir(task: str, data_dir: str | Path | None = None, **generate: object
-                     ) -> tuple[Path, str]:
+                     ) -> DataSource:
     """The task's folder and a provenance string: `data_dir`, else ``$ELM_DATA_DIR/lra``,
     else (ListOps, Pathfinder, Path-X) the generated stand-in, with `generate` passed to the
     generator. Raises :class:`LRADataError` saying where to get the data otherwise."""
@@ -162,12 +163,12 @@ def resolve_task_dir(task: str, data_dir: str | Path | None = None, **generate: 
         if folder is None:
             raise fail(data_dir, f"holds no {task} data (looked for {expected}, also inside "
                        "lra_release/)", f"Point data_dir at it; get it from {WHERE[task]}")
-        return folder, _provenance(folder)
+        return DataSource(folder, _provenance(folder))
     env = os.environ.get("ELM_DATA_DIR")
     if env:
         folder = _task_folder(task, Path(env) / "lra")
         if folder is not None:
-            return folder, _provenance(folder)
+            return DataSource(folder, _provenance(folder))
         if task in ("listops", "pathfinder", "pathfinder_x"):
             warnings.warn(f"ELM_DATA_DIR={env}: no {task} data under lra/ ({expected}); using "
                           "the generated stand-in", stacklevel=3)

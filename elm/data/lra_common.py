@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,11 +204,6 @@ def encode_bytes(docs: Sequence[bytes], vocab: Vocab, max_len: int) -> tuple[np.
 
 # --------------------------------------------------------------------------------------------
 # where the data lives
-
-
-def cache_root() -> Path:
-    """Folder for generated stand-ins: ``$ELM_CACHE_DIR`` or ``~/.cache/elm``."""
-    return Path(os.environ.get("ELM_CACHE_DIR", Path.home() / ".cache" / "elm"))
 
 
 def find_child(root: Path, names: Sequence[str]) -> Path | None:

@@ -20,9 +20,10 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from elm.data.lra_common import cache_root, generated_record, mark_generated
+from elm.data.lra_common import generated_record, mark_generated
 from elm.data.lra_pathfinder import draw_pathfinder, generate_pathfinder
 from elm.data.lra_text import LISTOPS_FILES, OPERATORS, apply_operator
+from elm.data.paths import cache_root
 
 P_OPERATOR = 0.25  # LRA: a node is a digit with probability 1 - VALUE_P = 0.75
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import gzip
 import importlib
 import lzma
-import os
 import pickle
 import queue
 import re
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from elm.data.paths import DataSource, env_data_dir, repository_data
 
 N_SEGMENTS = 639
 N_INPUTS = 2 * N_SEGMENTS
@@ -240,26 +241,38 @@ class Split:
     test: list[Path]
 
 
+#: How a page describes the committed stand-in.
+STAND_IN_DESCRIPTION = "stand-in: our own NEURON simulation in NeuronIO format (data/neuronio)"
+
+
 def stand_in_dir() -> Path:
-    """The committed stand-in (our own simulations, real format) in this checkout."""
-    return Path(__file__).resolve().parents[2] / "data" / "neuronio"
+    """The committed stand-in (our own simulations, real format) in the repository's
+    ``data/neuronio``; an installed package without the repository has none."""
+    folder = repository_data("neuronio")
+    if folder is None:
+        raise NeuronIODataError("no NeuronIO stand-in: it ships with the repository's data/ "
+                                f"folder, which this installation lacks; {HELP}")
+    return folder
 
 
-def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
+def resolve_data_dir(data_dir: str | Path | None = None) -> DataSource:
     """Where NeuronIO lives: `data_dir`, else `$ELM_DATA_DIR/neuronio`, else the stand-in.
 
     Falling back to the stand-in while ELM_DATA_DIR is set warns: results on it must not pass
     for results on the real data.
     """
     if data_dir is not None:
-        return Path(data_dir)
-    env = os.environ.get("ELM_DATA_DIR")
-    if env:
-        if (Path(env) / "neuronio").is_dir():
-            return Path(env) / "neuronio"
-        warnings.warn(f"ELM_DATA_DIR={env} has no neuronio/ folder; using the offline "
-                      f"stand-in {stand_in_dir()}", stacklevel=2)
-    return stand_in_dir()
+        folder = Path(data_dir)
+    else:
+        folder = env_data_dir("neuronio")
+        if folder is not None and not folder.is_dir():
+            warnings.warn(f"ELM_DATA_DIR={folder.parent} has no neuronio/ folder; using the "
+                          "offline stand-in", stacklevel=2)
+            folder = None
+        folder = folder or stand_in_dir()
+    stand_in = folder.resolve() == (repository_data("neuronio") or Path("/nonexistent")).resolve()
+    return DataSource(folder, STAND_IN_DESCRIPTION if stand_in
+                      else f"NeuronIO files under {folder}")
 
 
 def simulation_files(folder: str | Path) -> list[Path]:
@@ -287,7 +300,7 @@ def discover(root: str | Path | None = None) -> Split:
         .../full_ergodic_train_batch_2..10/*sim__*.p  training
         .../Data_test/*sim__*.p                        test
     """
-    root = resolve_data_dir(root)
+    root = resolve_data_dir(root).folder
     if not root.is_dir():
         raise NeuronIODataError(
             f"{root}: NeuronIO folder not found. Set data_dir or ELM_DATA_DIR (which should "

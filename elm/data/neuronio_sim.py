@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from elm.data.paths import cache_root
+
 MECHANISM_DIR = Path(__file__).with_name("neuronio_mechanisms")
 N_SITES = 639  # excitatory sites = inhibitory sites = segments of the real cell
 SIM_DURATION_MS = 6000
@@ -62,12 +64,6 @@ SIMS_PER_FILE = 8
 G_AMPA_US = 0.0004
 G_NMDA_US = 0.0004
 G_GABA_US = 0.001
-
-
-def _cache_root() -> Path:
-    """Where compiled mechanisms live: never the source tree, so git stays clean."""
-    env = os.environ.get("ELM_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "elm"
 
 
 def _nrnivmodl() -> str:
@@ -98,7 +94,8 @@ def mechanism_library(cache_dir: Path | None = None) -> Path:
     digest = hashlib.sha256(neuron.__version__.encode())
     for mod in mods:
         digest.update(mod.name.encode() + mod.read_bytes())
-    root = (cache_dir or _cache_root()) / "neuronio_mechanisms" / digest.hexdigest()[:16]
+    # compiled into the cache, never the source tree, so git stays clean
+    root = (cache_dir or cache_root()) / "neuronio_mechanisms" / digest.hexdigest()[:16]
     if not root.exists():
         root.parent.mkdir(parents=True, exist_ok=True)
         build = Path(tempfile.mkdtemp(dir=root.parent, prefix="build-"))

@@ -95,7 +95,7 @@ class RunRecord:
 
     @property
     def model(self) -> str:
-        """The model part of the experiment name (``"shd/branch-elm/paper"`` -> ``"branch-elm"``)."""
+        """The model part of the experiment name: ``"shd/branch-elm/paper"`` -> ``"branch-elm"``."""
         parts = self.experiment.split("/")
         return parts[-2] if len(parts) >= 3 else parts[-1]
 

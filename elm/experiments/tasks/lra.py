@@ -61,7 +61,8 @@ from sklearn.metrics import accuracy_score
 from elm.baselines.two_tower import last_output
 from elm.counting import count_flops
 from elm.data import lra
-from elm.data.lra_common import cache_root, generated_record
+from elm.data.lra_common import generated_record
+from elm.data.paths import cache_root
 from elm.experiments.configs import Experiment
 from elm.experiments.tasks import Task, last_step_cross_entropy
 

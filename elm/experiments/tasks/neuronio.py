@@ -33,19 +33,18 @@ def neuronio_loss(y: jax.Array, spikes: jax.Array, soma: jax.Array, burn_in: int
 
 def neuronio_provenance(root: Any) -> dict[str, Any]:
     """Which NeuronIO data a run used: the folder, whether it is the stand-in, file counts."""
-    path = neuronio.resolve_data_dir(root)
+    path, description = neuronio.resolve_data_dir(root)
     split = neuronio.discover(path)
-    stand_in = path.resolve() == neuronio.stand_in_dir().resolve()
-    kind = ("stand-in: our own NEURON simulation in NeuronIO format (data/neuronio)"
-            if stand_in else f"NeuronIO files under {path}")
-    return {"family": "neuronio", "dir": str(path), "stand_in": stand_in, "description": kind,
+    stand_in = description == neuronio.STAND_IN_DESCRIPTION
+    return {"family": "neuronio", "dir": str(path), "stand_in": stand_in,
+            "description": description,
             "files": {"train": len(split.train), "valid": len(split.valid),
                       "test": len(split.test)}}
 
 
 def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     """Windows of the authors' training split; BCE + MSE after the burn-in; test-set metrics."""
-    split = neuronio.discover(neuronio.resolve_data_dir(data_dir))
+    split = neuronio.discover(data_dir)
     settings = experiment.train
     window = settings.window_ms or 500
     burn_in = settings.burn_in_ms
