@@ -2,11 +2,13 @@
 
 The references the tests hold against: Table S1 (each panel's default), the sweep specs of the
 chapter (every point must build and land on a panel), hand-computed means and standard
-deviations of made-up records, and the paper's tables as typed in ``elmbook.reference``.
+deviations of made-up records (typed, as the chapter reads them: ``RunRecord.from_json``), and the
+paper's tables as typed in ``elmbook.reference``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from elm.experiments import configs
+from elm.experiments.records import RecordError, RunRecord
 from elm.experiments.results import ResultsStore
 from elm.experiments.sweep import RunSpec, load_spec
 from elmbook import ablations, plots, reference
@@ -25,8 +28,9 @@ DEMO = REPO / "book" / "sweeps" / "neuronio_ablations_demo.yaml"
 ELM, BRANCH = ablations.ELM_EXP, ablations.BRANCH_EXP
 
 
-def record(experiment=ELM, overrides=None, seed=0, status="complete", auc=0.9, rmse=1.0,
-           stand_in=True, scale="demo", params=100):
+def payload(experiment=ELM, overrides=None, seed=0, status="complete", auc=0.9, rmse=1.0,
+            stand_in=True, scale="demo", params=100):
+    """A record as the store keeps it (JSON)."""
     overrides = dict(overrides or {})
     return {"run_id": f"{experiment}-{sorted(overrides.items())}-{seed}", "experiment": experiment,
             "overrides": overrides, "seed": seed, "scale": scale, "status": status,
@@ -34,6 +38,12 @@ def record(experiment=ELM, overrides=None, seed=0, status="complete", auc=0.9, r
             "data": {"stand_in": stand_in, "description": "stand-in" if stand_in else "real"},
             "params": params,
             "config": {"train": {"epochs": 1, "batches_per_epoch": 300, "batch_size": 8}}}
+
+
+def record(*args, **kwargs) -> RunRecord:
+    """The typed record of :func:`payload`, as ``ablations.plan`` hands it to the chapter."""
+    made = payload(*args, **kwargs)
+    return RunRecord.from_json(made, made["run_id"])
 
 
 def keys(experiment, overrides):
@@ -181,6 +191,21 @@ def test_the_fig_s5_default_is_the_branch_elm_not_the_vanilla_elm():
     assert next(iter(rows)) == "neuronio routing, w_s learnt"  # the default first
 
 
+def test_records_of_panels_and_best_metric():
+    records = [record(ELM, {}, 0, auc=0.80), record(ELM, {"d_m": 5}, 0, auc=0.95),
+               record(ELM, {"lambda_value": 1.0}, 0, auc=0.99),
+               record(ELM, {"d_m": 2}, 0, status="diverged"),
+               record(BRANCH, {"d_tree": 35}, 0, auc=0.97)]
+    used = ablations.records_of([ablations.panel("3a")], records)
+    assert [r.overrides for r in used] == [{}, {"d_m": 5}, {"d_m": 2}]  # in order, diverged kept
+    both = ablations.records_of([ablations.panel("3a"), ablations.panel("3g")], records)
+    assert [r.experiment for r in both] == [ELM, ELM, ELM, BRANCH]
+    assert ablations.records_of([ablations.panel("3e")], records) == []
+    assert ablations.best_metric(records) == pytest.approx(0.99)  # over every complete record
+    assert ablations.best_metric(used) == pytest.approx(0.95)
+    assert math.isnan(ablations.best_metric([record(status="diverged")]))
+
+
 def test_table_rows_cover_every_point():
     records = [record(ELM, {}, 0), record(ELM, {}, 1, auc=0.8), record(ELM, {"d_m": 5}, 0)]
     rows = ablations.table_rows([ablations.panel("3a")], records)
@@ -192,11 +217,24 @@ def test_plan_counts_outcomes_and_lists_missing_runs(tmp_path):
     store = ResultsStore(tmp_path)
     runs = [RunSpec(ELM, {"d_m": 20}, 0), RunSpec(ELM, {"d_m": 5}, 0), RunSpec(ELM, {"d_m": 2}, 0)]
     for spec, status in zip(runs[:2], ("complete", "diverged"), strict=True):
-        store.write({**record(ELM, spec.overrides, status=status), "run_id": spec.run_id})
+        store.write({**payload(ELM, spec.overrides, status=status), "run_id": spec.run_id})
     state = ablations.plan(runs, store)
     assert (state.complete, state.diverged, state.failed) == (1, 1, 0)
     assert state.missing == [runs[2].run_id] and len(state.records) == 2
+    assert all(isinstance(r, RunRecord) for r in state.records)  # typed, read by attribute
+    assert [r.run_id for r in state.records] == [runs[0].run_id, runs[1].run_id]
+    assert state.records[0].complete and state.records[1].diverged
     assert state.gpu_hours_bound == 3 * ablations.PAPER_HOURS_PER_RUN
+
+
+def test_plan_names_the_file_of_a_malformed_record(tmp_path):
+    store = ResultsStore(tmp_path)
+    spec = RunSpec(ELM, {}, 0)
+    store.write({**payload(ELM, status="complete"), "run_id": spec.run_id})
+    broken = {k: v for k, v in store.read(spec.run_id).items() if k != "experiment"}
+    store.path(spec.run_id).write_text(json.dumps(broken))
+    with pytest.raises(RecordError, match=str(store.path(spec.run_id))):
+        ablations.plan([spec], store)
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,7 +245,9 @@ def test_data_label_names_stand_in_real_and_mixed():
     assert "stand-in" in ablations.data_label([record(stand_in=True)])
     assert ablations.data_label([record(stand_in=False)]) == "data: real"
     assert "MIXED" in ablations.data_label([record(stand_in=True), record(stand_in=False)])
-    assert "unknown" in ablations.data_label([{"status": "failed"}])
+    unrecorded = RunRecord.from_json({"run_id": "r", "experiment": ELM, "seed": 0,
+                                      "scale": "demo", "status": "failed"})
+    assert "unknown" in ablations.data_label([unrecorded])
 
 
 def test_run_label_reads_scale_steps_and_seeds():

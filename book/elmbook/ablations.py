@@ -2,9 +2,11 @@
 
 Why a module: an ablation figure is "metric against one setting, every other setting at its
 default, mean and std over seeds, divergent runs marked". The runs come from a sweep
-(``book/sweeps/neuronio_ablations.yaml``) and live in the results store; this module decides
-which stored run is a point of which panel, aggregates each panel with
-:func:`elm.experiments.results.summarise`, and draws it beside the numbers the paper states.
+(``book/sweeps/neuronio_ablations.yaml``) and live in the results store; this module reads them
+as typed records (:class:`elm.experiments.records.RunRecord`, by attribute), decides which stored
+run is a point of which panel, aggregates each panel with
+:func:`elm.experiments.results.summarise` (over the records' stored JSON, ``RunRecord.raw``, which
+it groups by dotted keys), and draws it beside the numbers the paper states.
 
 A run belongs to a panel by the ``ELMConfig`` fields in which it *differs from its experiment*,
 not by how its overrides were spelled: ``{}`` and ``{"d_m": 20}`` are the same default run of
@@ -36,7 +38,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from elm.experiments import configs
-from elm.experiments.results import Record, ResultsStore, lookup, summarise
+from elm.experiments.records import RunRecord
+from elm.experiments.results import ResultsStore, lookup, summarise
 from elm.model import ELMConfig
 from elmbook import plots, reference
 
@@ -156,6 +159,10 @@ class Panel:
         if not set(diff) <= self.varied:
             return False
         return self.where is None or bool(self.where(config, base))
+
+    def holds(self, record: RunRecord) -> bool:
+        """Whether the stored run ``record`` is a point of this panel."""
+        return self.contains(record.experiment, record.overrides)
 
     def x_of(self, experiment: str, overrides: Mapping[str, Any]) -> X:
         config = point_config(experiment, overrides)
@@ -310,13 +317,20 @@ def axis_values(p: Panel, runs: Iterable[Any]) -> list[X]:
 # aggregation
 
 
-def has_variants(p: Panel, records: Iterable[Record]) -> bool:
+def records_of(panels: Iterable[Panel], records: Iterable[RunRecord]) -> list[RunRecord]:
+    """The records that are a point of at least one of ``panels`` (what a figure of those
+    panels draws: its caption describes these runs), in their order."""
+    panels = list(panels)
+    return [r for r in records if any(p.holds(r) for p in panels)]
+
+
+def has_variants(p: Panel, records: Iterable[RunRecord]) -> bool:
     """Whether the records hold a point of ``p`` other than the default (a panel worth drawing:
     a panel without the default on its axis is compared with the default's level)."""
     return any(not row["default"] for row in panel_rows(p, records))
 
 
-def panel_rows(p: Panel, records: Iterable[Record],
+def panel_rows(p: Panel, records: Iterable[RunRecord],
                metrics: Sequence[str] = tuple(METRICS)) -> list[dict[str, Any]]:
     """The panel's points: one row per axis value with mean and std over seeds.
 
@@ -325,44 +339,55 @@ def panel_rows(p: Panel, records: Iterable[Record],
     experiment's own configuration), ``params`` and ``run_ids``; sorted by ``x``. Diverged and
     failed runs stay in their row's counts: nothing is dropped.
     """
-    tagged = []
-    for r in records:
-        if p.contains(r["experiment"], r.get("overrides") or {}):
-            x = p.x_of(r["experiment"], r.get("overrides") or {})
-            tagged.append({**r, "ablation": {"x": x}})
-    rows = summarise(tagged, by=["ablation.x"], metrics=list(metrics))
-    by_x: dict[str, list[Record]] = {}
-    for r in tagged:
-        by_x.setdefault(json.dumps(r["ablation"]["x"]), []).append(r)
+    points = [(p.x_of(r.experiment, r.overrides), r) for r in records if p.holds(r)]
+    # summarise groups by dotted keys of the stored JSON: each record's tagged with its x
+    rows = summarise([{**r.raw, "ablation": {"x": x}} for x, r in points], by=["ablation.x"],
+                     metrics=list(metrics))
+    by_x: dict[str, list[RunRecord]] = {}
+    for x, r in points:
+        by_x.setdefault(json.dumps(x), []).append(r)
     out = []
     for row in rows:
         x = row.pop("ablation.x")
         members = by_x[json.dumps(x)]
-        params = [r["params"] for r in members if r.get("params") is not None]
+        params = [r.params for r in members if r.params is not None]
         out.append({"x": x, **row,
-                    "default": any(r["experiment"] == p.experiments[0]
-                                   and is_default(r["experiment"], r.get("overrides") or {})
-                                   for r in members),
+                    "default": any(r.experiment == p.experiments[0]
+                                   and is_default(r.experiment, r.overrides) for r in members),
                     "params": params[0] if params else None,
-                    "experiment": members[0]["experiment"],
-                    "run_ids": [r["run_id"] for r in members]})
+                    "experiment": members[0].experiment,
+                    "run_ids": [r.run_id for r in members]})
     if p.categorical:
         return sorted(out, key=lambda row: (not row["default"], str(row["x"])))
     return sorted(out, key=lambda row: float(row["x"]))
 
 
-def default_rows(records: Iterable[Record], experiment: str,
+def _value(record: RunRecord, metric: str) -> float | None:
+    """A dotted metric key (``"metrics.auc"``) of a record; None where the record lacks it."""
+    if metric.startswith("metrics."):
+        return record.metric(metric.removeprefix("metrics."), None)
+    value = lookup(record.raw, metric, None)
+    return None if value is None else float(value)
+
+
+def best_metric(records: Iterable[RunRecord], metric: str = "auc") -> float:
+    """The highest value of ``metric`` (a key of ``RunRecord.metrics``) over the complete
+    records; NaN when none completed."""
+    values = [v for r in records if r.complete and (v := r.metric(metric, None)) is not None]
+    return max(values) if values else float("nan")
+
+
+def default_rows(records: Iterable[RunRecord], experiment: str,
                  metrics: Sequence[str] = tuple(METRICS)) -> dict[str, Any] | None:
     """The experiment's own configuration aggregated over its seeds (None without runs)."""
-    mine = [r for r in records if r["experiment"] == experiment
-            and is_default(experiment, r.get("overrides") or {})]
+    mine = [r for r in records if r.experiment == experiment
+            and is_default(experiment, r.overrides)]
     if not mine:
         return None
-    (row,) = summarise([{**r, "ablation": {"x": "default"}} for r in mine], ["ablation.x"],
+    (row,) = summarise([{**r.raw, "ablation": {"x": "default"}} for r in mine], ["ablation.x"],
                        list(metrics))
     for metric in metrics:  # the seed-to-seed range: the yardstick for a one-seed variant
-        values = [float(v) for r in mine if r["status"] == "complete"
-                  and (v := lookup(r, metric, None)) is not None]
+        values = [v for r in mine if r.complete and (v := _value(r, metric)) is not None]
         row[f"{metric.rsplit('.', 1)[-1]}_range"] = (max(values) - min(values) if values
                                                       else float("nan"))
     return row
@@ -434,13 +459,12 @@ def paper_references(p: Panel, metric: str = "auc") -> list[Reference]:
 # provenance and plan
 
 
-def data_label(records: Iterable[Record]) -> str:
+def data_label(records: Iterable[RunRecord]) -> str:
     """Which data the records were trained on, from their provenance; a mixture says so."""
     kinds = {}
     for r in records:
-        data = r.get("data") or {}
-        if "stand_in" in data:
-            kinds.setdefault(bool(data["stand_in"]), data.get("description", ""))
+        if "stand_in" in r.data:  # a record that does not say is not counted either way
+            kinds.setdefault(r.on_stand_in, r.data.get("description", ""))
     if not kinds:
         return "data: unknown (no run recorded its data)"
     if len(kinds) > 1:
@@ -452,13 +476,19 @@ def data_label(records: Iterable[Record]) -> str:
     return f"data: {description}"
 
 
-def run_label(records: Sequence[Record]) -> str:
+def _train_steps(record: RunRecord) -> int:
+    """The training steps the run's configuration asked for (epochs x batches per epoch)."""
+    train = record.config["train"]
+    return train["epochs"] * train["batches_per_epoch"]
+
+
+def run_label(records: Sequence[RunRecord]) -> str:
     """Scale, training length and seeds of the records, for a caption."""
-    scales = sorted({r["scale"] for r in records})
-    trains = [r["config"]["train"] for r in records if r.get("config")]
-    steps = [f"{n:,}" for n in sorted({t["epochs"] * t["batches_per_epoch"] for t in trains})]
-    batch = sorted({t["batch_size"] for t in trains})
-    seeds = sorted({r["seed"] for r in records})
+    scales = sorted({r.scale for r in records})
+    configured = [r for r in records if r.config]
+    steps = [f"{n:,}" for n in sorted({_train_steps(r) for r in configured})]
+    batch = sorted({r.batch_size for r in configured})
+    seeds = sorted({r.seed for r in records})
     return (f"scale {', '.join(repr(s) for s in scales)}; {'/'.join(map(str, steps))} steps of "
             f"batch {'/'.join(map(str, batch))} per run; seeds {seeds}")
 
@@ -479,7 +509,7 @@ class Plan:
     diverged: int = 0
     failed: int = 0
     missing: list[str] = field(default_factory=list)
-    records: list[Record] = field(default_factory=list)
+    records: list[RunRecord] = field(default_factory=list)
 
     @property
     def gpu_hours_bound(self) -> float:
@@ -487,15 +517,17 @@ class Plan:
 
 
 def plan(runs: Sequence[Any], store: ResultsStore) -> Plan:
-    """Read every run of a sweep from the store; count outcomes, list the missing ones."""
+    """Read every run of a sweep from the store as a typed record; count outcomes, list the
+    missing ones. A malformed record fails here, naming its file."""
     out = Plan(len(runs))
     for r in runs:
-        record = store.read(r.run_id)
-        if record is None:
+        payload = store.read(r.run_id)
+        if payload is None:
             out.missing.append(r.run_id)
             continue
+        record = RunRecord.from_json(payload, str(store.path(r.run_id)))
         out.records.append(record)
-        setattr(out, record["status"], getattr(out, record["status"]) + 1)
+        setattr(out, record.status, getattr(out, record.status) + 1)
     return out
 
 
@@ -575,7 +607,7 @@ def plot_panel(ax: Axes, p: Panel, rows: Sequence[Mapping[str, Any]], metric: st
         ax.xaxis.set_minor_locator(mticker.NullLocator())
 
 
-def plot_panels(panels: Sequence[Panel], records: Sequence[Record], metric: str = "auc",
+def plot_panels(panels: Sequence[Panel], records: Sequence[RunRecord], metric: str = "auc",
                 ncols: int = 4, title: str = "") -> Figure:
     """A grid of panels over the same records, with one shared legend."""
     ncols = max(1, min(ncols, len(panels)))
@@ -600,7 +632,7 @@ def plot_panels(panels: Sequence[Panel], records: Sequence[Record], metric: str 
     return fig
 
 
-def table_rows(panels: Sequence[Panel], records: Sequence[Record]) -> list[list[Any]]:
+def table_rows(panels: Sequence[Panel], records: Sequence[RunRecord]) -> list[list[Any]]:
     """Rows for :class:`elmbook.plots.Table`: every point of every panel, with its outcome counts,
     AUC and RMSE (mean ± std), parameters, and how its AUC compares with the default's seed
     range."""
