@@ -652,7 +652,8 @@ def check_override(experiment: Experiment, key: str, value: Any,
     setting = settings[key]
     shown = f"{key}={_show(value)}"
     if not _fits(value, setting.hint):
-        got = " (a boolean is not a number)" if isinstance(value, bool) else ""
+        numeric = _fits(1, setting.hint) or _fits(1.0, setting.hint)
+        got = " (a boolean is not a number)" if isinstance(value, bool) and numeric else ""
         if isinstance(value, str) and _fits(1.0, setting.hint) and _number(value):
             got = f" (YAML reads {value} as a string: write it with a dot, e.g. 1.0e-3)"
         raise ConfigError(f"{shown} {where}: {key} ({setting.declared}) must be "
