@@ -140,14 +140,14 @@ def test_good_overrides_pass_unchanged():
     with pytest.raises(ConfigError, match="unexpected keyword argument 'd_m'"):
         configs.override(configs.get("lra/retrieval/elm/paper"),
                          {"encoder": "lstm", "hidden_size": 8})
-    with pytest.raises(ConfigError, match="data.max_len"):
+    with pytest.raises(ConfigError, match=r"data\.max_len"):
         configs.override(configs.get("lra/text/elm/paper"), {"data.max_len": "long"})
 
 
 def test_prepare_adds_the_tasks_own_checks_and_a_bad_scale_or_seed():
     with pytest.raises(ConfigError, match=r"dt = 10 ms but data\.bin_ms = 50 ms"):
         prepare("shd/elm/paper", "smoke", {"data.bin_ms": 50.0})
-    with pytest.raises(ConfigError, match="data.silent_token"):
+    with pytest.raises(ConfigError, match=r"data\.silent_token"):
         prepare("lra/image/elm/paper", "smoke", {"data.silent_token": 99})
     with pytest.raises(ConfigError, match="scale 'huge'"):
         prepare(EXP, "huge")
