@@ -635,6 +635,26 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _unknown(experiment: Experiment, key: str, settings: Mapping[str, Setting]) -> str:
+    """The message for an override key that ``experiment`` does not have."""
+    head = f"unknown setting {key!r} for {experiment.name}"
+    if key.startswith("data."):
+        data = [k.removeprefix("data.") for k in settings if k.startswith("data.")]
+        name = key.removeprefix("data.")
+        if not data:
+            return f"{head}: it has no data settings"
+        return (f"{head}: it has no data setting {name!r}{_did_you_mean(name, data)}; "
+                f"its data settings: {', '.join(data)}")
+    if key.startswith("train."):
+        fields = [f.name for f in dataclasses.fields(TrainSettings)]
+        name = key.removeprefix("train.")
+        return (f"{head}: TrainSettings has no field {name!r}"
+                f"{_did_you_mean(name, fields)}; fields: {', '.join(fields)}")
+    model = [k for k in settings if "." not in k]
+    return (f"{head}{_did_you_mean(key, model)}; model settings: {', '.join(model)}; "
+            "also train.<field> and data.<setting>")
+
+
 def check_override(experiment: Experiment, key: str, value: Any,
                    settings: Mapping[str, Setting] | None = None) -> None:
     """Raise :class:`ConfigError` unless ``key=value`` fits ``experiment``'s schema (type and,
@@ -642,13 +662,7 @@ def check_override(experiment: Experiment, key: str, value: Any,
     settings = schema(experiment) if settings is None else settings
     where = f"for {experiment.name}"
     if key not in settings:
-        model = [k for k in settings if "." not in k]
-        data = [k for k in settings if k.startswith("data.")]
-        train = "|".join(f.name for f in dataclasses.fields(TrainSettings))
-        raise ConfigError(
-            f"unknown setting {key!r} {where}{_did_you_mean(key, settings)}; settings: "
-            f"{', '.join(model)}; train.<{train}>"
-            + (f"; {', '.join(data)}" if data else "; no data.* settings"))
+        raise ConfigError(_unknown(experiment, key, settings))
     setting = settings[key]
     shown = f"{key}={_show(value)}"
     if not _fits(value, setting.hint):
