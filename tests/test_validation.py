@@ -180,6 +180,9 @@ def test_sweep_dry_run_checks_every_grid_point(tmp_path):
     with pytest.raises(ConfigError, match=r'bad_spec\.yaml: neuronio/elm/paper point '
                                           r'\{"d_m": "abc"\}: d_m="abc"'):
         load_spec(spec)
+    with pytest.raises(ConfigError):
+        sweep.main([str(spec), "--dry-run", "--debug"])
+    assert sweep.main([str(tmp_path / "missing.yaml"), "--dry-run"]) == 2
 
 
 @pytest.mark.parametrize(

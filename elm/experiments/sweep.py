@@ -129,20 +129,23 @@ def _point(overrides: Mapping[str, Any]) -> str:
     return json.dumps(dict(overrides), default=str)
 
 
+#: (experiment, scale, point) already checked in this process: the code cannot change under it.
+_CHECKED: set[tuple[str, str, str]] = set()
+
+
 def check(runs: Iterable[RunSpec]) -> None:
     """Raise :class:`~elm.experiments.configs.ConfigError` for the first run whose settings
     :func:`elm.experiments.run.prepare` refuses, naming its grid point. Each distinct
-    (experiment, scale, point) is built once (abstractly; no data is read)."""
-    seen: set[tuple[str, str, str]] = set()
+    (experiment, scale, point) is built once per process (abstractly; no data is read)."""
     for r in runs:
         key = (r.experiment, r.scale, _point(r.overrides))
-        if key in seen:
+        if key in _CHECKED and isinstance(r.seed, int) and not isinstance(r.seed, bool):
             continue
-        seen.add(key)
         try:
             prepare(r.experiment, r.scale, r.overrides, r.seed)
         except ConfigError as err:
             raise ConfigError(f"{r.experiment} point {key[2]}: {err}") from err
+        _CHECKED.add(key)
 
 
 def expand(spec: Mapping[str, Any] | Sequence[Mapping[str, Any]], *,
