@@ -669,7 +669,9 @@ def check_override(experiment: Experiment, key: str, value: Any,
         numeric = _fits(1, setting.hint) or _fits(1.0, setting.hint)
         got = " (a boolean is not a number)" if isinstance(value, bool) and numeric else ""
         if isinstance(value, str) and _fits(1.0, setting.hint) and _number(value):
-            got = f" (YAML reads {value} as a string: write it with a dot, e.g. 1.0e-3)"
+            mantissa, _, exponent = value.lower().partition("e")
+            dotted = f"{mantissa}.0e{exponent}" if exponent and "." not in mantissa else value
+            got = f" (YAML reads {value} as a string; write {dotted})"
         raise ConfigError(f"{shown} {where}: {key} ({setting.declared}) must be "
                           f"{describe(setting.hint)}{got}; e.g. "
                           f"{key}={_show(setting.value)}, the experiment's own value")
