@@ -147,6 +147,26 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, rng):
             inhInputSpikeTimes={3: [1000]}), "outside 0..1000"),
         (lambda e: e["Results"]["listOfSingleSimulationDicts"][0].update(
             outputSpikeTimes=np.array([2000.0])), "outputSpikeTimes' outside"),
+        # every array against the file's declared sizes: refused, never flattened
+        (lambda e: e["Results"]["listOfSingleSimulationDicts"][1].update(
+            somaVoltageLowRes=np.zeros((2, 500), np.float16)),
+         r"simulation 1: 'somaVoltageLowRes' has shape \(2, 500\), expected \(1000,\)"),
+        (lambda e: e["Results"]["listOfSingleSimulationDicts"][0].update(
+            somaVoltageLowRes=["high"] * 1000), "'somaVoltageLowRes' is not an array of numbers"),
+        (lambda e: e["Results"]["listOfSingleSimulationDicts"][0].update(
+            outputSpikeTimes=np.array([[10.0], [20.0]])),
+         r"'outputSpikeTimes' has shape \(2, 1\), expected \(n,\)"),
+        (lambda e: e["Results"]["listOfSingleSimulationDicts"][0].update(
+            exInputSpikeTimes={3: [[1, 2]]}),
+         r"'exInputSpikeTimes'\[3\] \(spike times\) has shape \(1, 2\), expected \(n,\)"),
+        (lambda e: e["Results"]["listOfSingleSimulationDicts"][0].update(
+            inhInputSpikeTimes={"a": [1]}), "has segment 'a'"),
+        (lambda e: e["Params"].update(numSimulations=3),
+         r"'numSimulations'\] declares 3 simulations but 'listOfSingleSimulationDicts' holds 2"),
+        (lambda e: e["Params"].update(allSegmentsLength=[1.0] * 10),
+         r"'allSegmentsLength'\] has 10 entries, but 'allSegmentsType' declares 639 segments"),
+        (lambda e: e["Params"].update(totalSimDurationInSec="1"),
+         r"'totalSimDurationInSec'\] should be a positive number"),
     ],
 )
 def test_malformed_files_name_file_and_problem(tmp_path, rng, mutate, message):

@@ -7,6 +7,9 @@ in float32 and float64; see the README there). Tolerances: 1e-4 max abs in float
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import zipfile
 from pathlib import Path
 
 import jax
@@ -15,6 +18,7 @@ import numpy as np
 import pytest
 
 import elm
+from elm.released import ReleasedModelError
 
 RELEASED = ["num_memory_1", "num_memory_20", "best_elm_neuron"]
 RANDOM = ["vanilla_elm_random", "elm_v2_random_nm20"]
@@ -93,3 +97,97 @@ def test_authors_defaults_fill_missing_config_keys():
     cfg = elm.released.config_from_authors({"num_input": 4, "num_output": 1})
     assert (cfg.d_m, cfg.lambda_value, cfg.tau_s, cfg.bounds) == (100, 5.0, 5.0, (1.0, 1000.0))
     assert (cfg.routing, cfg.branches, cfg.d_brch, cfg.hidden) == ("none", 4, 1, 200)
+
+
+# --------------------------------------------------------------------------------------------
+# damaged files: the error names the file and what is wrong
+
+
+def released_copy(tmp_path: Path) -> Path:
+    """A released-model folder to damage: ``num_memory_1`` from ../shared/data when present,
+    else one written from a freshly initialised model in the authors' format."""
+    from conftest import SHARED_DATA
+    from flax import nnx
+
+    folder = tmp_path / "model"
+    source = SHARED_DATA / "elmneuron-pretrained" / "num_memory_1"
+    if source.is_dir():
+        shutil.copytree(source, folder)
+        return folder
+    folder.mkdir()
+    config = {"num_input": 6, "num_output": 2, "num_memory": 3, "learn_memory_tau": True}
+    model = elm.ELM(elm.released.config_from_authors(config), rngs=nnx.Rngs(0))
+    n_syn = model.config.num_synapse
+    state = {"tau_s": np.full(n_syn, float(model.tau_s[...]), np.float32),
+             "_proto_w_s": np.asarray(model.proto_w_s[...]),
+             "_proto_tau_m": np.asarray(model.proto_tau_m[...]),
+             "input_to_synapse_indices": np.zeros(0), "valid_indices_mask": np.zeros(0),
+             "w_y.weight": np.asarray(model.w_y.kernel[...]).T,
+             "w_y.bias": np.asarray(model.w_y.bias[...])}
+    for i, layer in enumerate(model.mlp):
+        state[f"mlp.network.{2 * i}.weight"] = np.asarray(layer.kernel[...]).T
+        state[f"mlp.network.{2 * i}.bias"] = np.asarray(layer.bias[...])
+    np.savez(folder / "state_dict.npz", **state)
+    (folder / "model_config.json").write_text(json.dumps(config))
+    return folder
+
+
+def _error(folder: Path) -> ReleasedModelError:
+    with pytest.raises(ReleasedModelError) as info:
+        elm.load_released(folder)
+    assert type(info.value) is ReleasedModelError  # never a bare EOFError, BadZipFile, ...
+    return info.value
+
+
+def test_an_intact_copy_loads(tmp_path):
+    assert elm.count_params(elm.load_released(released_copy(tmp_path))) > 0
+
+
+def test_a_truncated_state_dict_is_named(tmp_path):
+    folder = released_copy(tmp_path)
+    weights = folder / "state_dict.npz"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    assert re.search(r"state_dict\.npz: cannot read it as a numpy \.npz archive.*truncated or "
+                     r"corrupt.*download the released model again", str(_error(folder)))
+
+
+def test_a_corrupt_array_inside_the_archive_is_named(tmp_path):
+    folder = released_copy(tmp_path)
+    weights = folder / "state_dict.npz"
+    data = bytearray(weights.read_bytes())
+    with zipfile.ZipFile(weights) as z:  # flip bytes inside the largest member's data
+        big = max(z.infolist(), key=lambda i: i.file_size)
+        start = big.header_offset + 30 + len(big.filename) + len(big.extra) + 200
+    data[start:start + 16] = bytes(b ^ 0xFF for b in data[start:start + 16])
+    weights.write_bytes(bytes(data))
+    assert "state_dict.npz" in str(_error(folder))
+    config = json.loads((folder / "model_config.json").read_text())
+    with np.load(weights) as lazy, pytest.raises(ReleasedModelError, match=r"state_dict\.npz"):
+        elm.from_state_dict(lazy, config)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"num_input": 1278, "num_output": 2,', r"not valid JSON \(.* at line 1, column \d+\)"),
+        ("[1278, 2]", "expected a JSON object .* got a list"),
+        ("", "not valid JSON"),
+    ],
+)
+def test_a_broken_config_is_named(tmp_path, text, message):
+    folder = released_copy(tmp_path)
+    (folder / "model_config.json").write_text(text)
+    assert re.search(rf"model_config\.json: {message}", str(_error(folder)))
+
+
+def test_config_values_of_the_wrong_type_or_size_are_named(tmp_path):
+    folder = released_copy(tmp_path)
+    config_file = folder / "model_config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "num_memory": "one"}))
+    assert re.search(r"model_config\.json: num_memory='one' should be an integer",
+                     str(_error(folder)))
+    config_file.write_text(json.dumps({**config, "num_memory": config["num_memory"] + 1}))
+    assert re.search(r"state_dict\.npz does not fit model_config\.json: .*_proto_tau_m",
+                     str(_error(folder)))

@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from elm.experiments import results
 from elm.experiments.results import CorruptRecordError, ResultsStore, run_id, write_json_atomic
 
 
@@ -99,3 +101,32 @@ def test_summarise_groups_seeds_and_counts_divergence():
     assert rows[0]["n"] == 2 and rows[0]["diverged"] == 1 and rows[0]["seeds"] == [0, 1]
     assert rows[0]["auc_mean"] == pytest.approx(0.7) and rows[0]["auc_std"] == pytest.approx(0.1)
     assert rows[1]["auc_mean"] == 0.9 and rows[1]["auc_std"] == 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# stale records: made by other result-determining code
+
+
+def test_code_hash_covers_the_result_determining_modules_only():
+    package = Path(results.__file__).resolve().parents[1]
+    files = {p.relative_to(package).as_posix() for p in results.code_files()}
+    assert {"model.py", "recurrence.py", "routing.py", "counting.py", "baselines/lstm.py",
+            "data/neuronio.py", "experiments/configs.py", "experiments/training.py",
+            "experiments/ensemble.py", "experiments/neuronio_eval.py",
+            "experiments/tasks/shd.py"} <= files
+    assert not files & {"released.py", "experiments/run.py", "experiments/sweep.py",
+                        "experiments/results.py", "run.py", "sweep.py", "__init__.py"}
+    assert len(results.code_hash()) == 64 and results.code_hash() == results.code_hash()
+
+
+def test_stale_and_is_current(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write(record("now", code_hash=results.code_hash()))
+    store.write(record("other", code_hash="0" * 64))
+    store.write(record("older"))  # records from before the hash have none
+    store.write(record("failed", status="failed", code_hash=results.code_hash()))
+    assert not results.stale(store.read("now"))
+    assert results.stale(store.read("other")) and results.stale(store.read("older"))
+    assert [store.is_current(r) for r in ("now", "other", "older", "failed", "missing")] == [
+        True, False, False, False, False]
+    assert store.is_complete("other") and store.is_complete("older")

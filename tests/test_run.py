@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 from elm.data.neuronio import NeuronIODataError
-from elm.experiments.results import ResultsStore
+from elm.experiments.configs import ConfigError
+from elm.experiments.results import ResultsStore, code_hash
 from elm.experiments.run import curve, parse_overrides, run, run_dir
 
 SMALL = {"d_m": 2}
@@ -55,12 +57,36 @@ def test_bad_data_gives_a_failed_record_naming_the_file(tmp_path):
     assert "sim__corrupt.p" in rec["error"]["message"] and rec["data"]["dir"] == str(data)
 
 
-def test_unknown_override_fails_before_training(tmp_path):
-    with pytest.raises(KeyError, match="dm"):
+def test_unknown_override_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown setting 'dm'.*did you mean 'd_m'"):
         run("neuronio/elm/paper", scale="smoke", out_dir=tmp_path, overrides={"dm": 3},
             progress=False)
-    (rec,) = ResultsStore(tmp_path).records()
-    assert rec["status"] == "failed" and rec["error"]["phase"] == "setup"
+    assert list(ResultsStore(tmp_path).records()) == [] and not any(tmp_path.iterdir())
+
+
+def test_a_stale_record_is_retrained_and_a_current_one_skipped(tmp_path, caplog):
+    """A record made by other result-determining code (another code_hash, or none) is not
+    reused: the run trains again, says so in one logged line, and stores the current hash."""
+    args = {"scale": "smoke", "seed": 1, "out_dir": tmp_path, "overrides": SMALL,
+            "progress": False}
+    first = run("neuronio/elm/paper", **args)
+    assert first["code_hash"] == code_hash() and first["attempts"] == 1
+    store = ResultsStore(tmp_path)
+    assert store.is_current(first["run_id"])
+    store.write({**first, "code_hash": "0" * 64})  # as if older code had made it ...
+    (run_dir(tmp_path, first["run_id"]) / "code_hash").write_text("0" * 64)  # and checkpoints
+    assert store.is_complete(first["run_id"]) and not store.is_current(first["run_id"])
+    with caplog.at_level(logging.WARNING, logger="elm.experiments.run"):
+        again = run("neuronio/elm/paper", **args)
+    stale_lines = [r for r in caplog.records if "stale record" in r.getMessage()]
+    assert len(stale_lines) == 1 and "retraining" in stale_lines[0].getMessage()
+    assert again["attempts"] == 2 and again["code_hash"] == code_hash()
+    assert again["resumed_from"] is None  # the old code's checkpoints were not resumed
+    assert again["steps_done"] == 3
+    caplog.clear()
+    same = run("neuronio/elm/paper", **args)  # identical hash: skipped
+    assert same == store.read(first["run_id"]) and same["attempts"] == 2
+    assert not [r for r in caplog.records if "stale record" in r.getMessage()]
 
 
 def test_a_nan_loss_is_recorded_as_diverged(tmp_path):

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from test_run import corrupt_neuronio
 
-from elm.experiments.results import ResultsStore
+from elm.experiments import sweep
+from elm.experiments.results import ResultsStore, code_hash, stale
 from elm.experiments.run import run_dir
 from elm.experiments.sweep import RunSpec, expand, load_spec, run_sweep
 
@@ -127,3 +128,30 @@ def test_a_spec_file_serves_every_scale(tmp_path):
     paper = load_spec(spec, scale="paper", data_dir="/data/neuronio")
     assert {(r.scale, r.data_dir) for r in paper} == {("paper", "/data/neuronio")}
     assert {r.run_id for r in paper}.isdisjoint(r.run_id for r in load_spec(spec))
+
+
+def test_a_sweep_retrains_stale_records_and_skips_current_ones(tmp_path, monkeypatch, caplog):
+    """Launching needs no training here: ``execute`` is replaced by one that writes the record
+    the run would write (with the current code's hash)."""
+    runs = expand({"experiment": EXP, "scale": "smoke", "grid": {"d_m": [1, 2, 3]}})
+    store = ResultsStore(tmp_path)
+    base = {"status": "complete", "experiment": EXP, "seed": 0, "scale": "smoke"}
+    store.write({**base, "run_id": runs[0].run_id, "code_hash": code_hash()})
+    store.write({**base, "run_id": runs[1].run_id, "code_hash": "0" * 64})
+    store.write({**base, "run_id": runs[2].run_id})  # made before records had a hash
+    launched: list[str] = []
+
+    def fake(run, out, notebook, attempt):
+        launched.append(run.run_id)
+        ResultsStore(out).write({**base, "run_id": run.run_id, "code_hash": code_hash()})
+        return 0, ""
+
+    monkeypatch.setattr(sweep, "execute", fake)
+    with caplog.at_level("WARNING", logger="elm.experiments.sweep"):
+        outcomes = {o.run_id: o.status for o in run_sweep(runs, tmp_path, workers=1,
+                                                           progress=False)}
+    assert sorted(launched) == sorted([runs[1].run_id, runs[2].run_id])
+    assert outcomes == {runs[0].run_id: "skipped", runs[1].run_id: "complete",
+                        runs[2].run_id: "complete"}
+    assert sum("stale record" in r.getMessage() for r in caplog.records) == 2
+    assert all(not stale(r) for r in store.records())

@@ -148,6 +148,22 @@ def _require(cond: bool, path: Path, what: str) -> None:
         )
 
 
+def _array(value: Any, path: Path, what: str, shape: tuple[int | None, ...],
+           dtype: Any = np.float64) -> np.ndarray:
+    """``value`` as a numeric array of ``shape`` (None: any length), never reshaped: an array of
+    another shape is refused, naming the file and the array."""
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise NeuronIODataError(f"{path}: {what} is not an array of numbers ({err}). This does "
+                                f"not look like a NeuronIO simulation file; {HELP}") from err
+    expected = str(tuple("n" if n is None else n for n in shape)).replace("'", "")
+    _require(arr.ndim == len(shape)
+             and all(n is None or n == m for n, m in zip(shape, arr.shape, strict=True)), path,
+             f"{what} has shape {arr.shape}, expected {expected}")
+    return arr
+
+
 def _binarise(times_by_row: Any, out: np.ndarray, path: Path, sim: int, key: str) -> None:
     """Set out[t, row] = 1 for every spike (the reference `dict2bin`, vectorised)."""
     _require(isinstance(times_by_row, dict), path,
@@ -155,12 +171,37 @@ def _binarise(times_by_row: Any, out: np.ndarray, path: Path, sim: int, key: str
              f"{type(times_by_row).__name__}")
     n_t, n_rows = out.shape
     for row, times in times_by_row.items():
-        t = np.floor(np.asarray(times, dtype=np.float64).ravel()).astype(np.int64)
-        _require(0 <= int(row) < n_rows, path,
-                 f"simulation {sim}: '{key}' has segment {row}, expected 0..{n_rows - 1}")
+        _require(isinstance(row, int | np.integer) and 0 <= int(row) < n_rows, path,
+                 f"simulation {sim}: '{key}' has segment {row!r}, expected 0..{n_rows - 1}")
+        t = np.floor(_array(times, path, f"simulation {sim}: '{key}'[{row}] (spike times)",
+                            (None,))).astype(np.int64)
         _require(t.size == 0 or (t.min() >= 0 and t.max() < n_t), path,
                  f"simulation {sim}: '{key}'[{row}] has spike times outside 0..{n_t} ms")
         out[t, int(row)] = 1
+
+
+def _declared_sizes(params: dict, sims: list, path: Path) -> tuple[int, int]:
+    """(segments, ms per simulation) as the file declares them, checked against each other:
+    ``numSimulations`` (when present) against the simulations, every per-segment list of
+    ``Params`` (``allSegments*``) against ``allSegmentsType``."""
+    segments = params["allSegmentsType"]
+    _require(isinstance(segments, list | tuple | np.ndarray) and np.ndim(segments) == 1, path,
+             "'Params'['allSegmentsType'] should be a list with one entry per segment")
+    n_seg = len(segments)
+    for key, value in params.items():
+        if key.startswith("allSegments") and isinstance(value, list | tuple | np.ndarray):
+            _require(len(value) == n_seg, path, f"'Params'['{key}'] has {len(value)} entries, "
+                     f"but 'allSegmentsType' declares {n_seg} segments")
+    seconds = params["totalSimDurationInSec"]
+    _require(isinstance(seconds, int | float | np.number) and not isinstance(seconds, bool)
+             and seconds > 0 and abs(seconds * 1000 - round(seconds * 1000)) < 1e-6, path,
+             f"'Params'['totalSimDurationInSec'] should be a positive number of seconds in whole "
+             f"ms, got {seconds!r}")
+    if "numSimulations" in params:
+        _require(params["numSimulations"] == len(sims), path,
+                 f"'Params'['numSimulations'] declares {params['numSimulations']!r} simulations "
+                 f"but 'listOfSingleSimulationDicts' holds {len(sims)}")
+    return n_seg, round(float(seconds) * 1000)
 
 
 def load_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,6 +210,12 @@ def load_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Returns ``X`` (n_sim, T, 1278) uint8 in {0, 1}, excitatory channels first; ``spikes``
     (n_sim, T) uint8; ``soma`` (n_sim, T) float32 in mV. T is ``totalSimDurationInSec`` x 1000.
     Reads plain, ``.gz`` and ``.xz`` copies alike.
+
+    Every array is checked against the sizes the file declares (``allSegmentsType`` segments,
+    ``totalSimDurationInSec``, ``numSimulations``): a soma trace must have shape (T,), spike-time
+    lists must be one-dimensional, segment indices must exist; an array of another shape is
+    refused, never flattened. Any problem raises :class:`NeuronIODataError` naming the file, the
+    simulation and the array.
     """
     path = Path(path)
     exp = load_pickle(path)
@@ -182,8 +229,7 @@ def load_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sims = results["listOfSingleSimulationDicts"]
     _require(isinstance(sims, list) and len(sims) > 0, path,
              "'listOfSingleSimulationDicts' should be a non-empty list")
-    n_seg = len(params["allSegmentsType"])
-    n_t = round(float(params["totalSimDurationInSec"]) * 1000)
+    n_seg, n_t = _declared_sizes(params, sims, path)
     X = np.zeros((len(sims), n_t, 2 * n_seg), dtype=np.uint8)
     spikes = np.zeros((len(sims), n_t), dtype=np.uint8)
     soma = np.zeros((len(sims), n_t), dtype=np.float32)
@@ -193,12 +239,14 @@ def load_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _require(not missing, path, f"simulation {k} lacks {missing}")
         _binarise(sim["exInputSpikeTimes"], X[k, :, :n_seg], path, k, "exInputSpikeTimes")
         _binarise(sim["inhInputSpikeTimes"], X[k, :, n_seg:], path, k, "inhInputSpikeTimes")
-        v = np.asarray(sim["somaVoltageLowRes"], dtype=np.float32).ravel()
-        _require(v.shape == (n_t,), path,
+        v = np.asarray(sim["somaVoltageLowRes"])
+        _require(v.ndim != 1 or v.shape == (n_t,), path,
                  f"simulation {k}: 'somaVoltageLowRes' has {v.size} samples, expected {n_t} "
                  "(1 per ms of totalSimDurationInSec)")
-        soma[k] = v
-        idx = (np.asarray(sim["outputSpikeTimes"], dtype=np.float64).ravel() - 0.5).astype(int)
+        soma[k] = _array(v, path, f"simulation {k}: 'somaVoltageLowRes'", (n_t,), np.float32)
+        times = _array(sim["outputSpikeTimes"], path, f"simulation {k}: 'outputSpikeTimes'",
+                       (None,))
+        idx = (times - 0.5).astype(int)
         _require(idx.size == 0 or (idx.min() >= 0 and idx.max() < n_t), path,
                  f"simulation {k}: 'outputSpikeTimes' outside 0..{n_t} ms")
         spikes[k, idx] = 1

@@ -15,9 +15,14 @@ of training (:func:`at_scale`, the one place where that happens), never the mode
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import difflib
+import inspect
+import json
+import math
+import types
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from flax import nnx
 
@@ -25,11 +30,25 @@ from elm.baselines import LSTM, SNN, TCN, TCN_FAMILY, LIFNeuron, simplest_elm_co
 from elm.baselines.two_tower import two_tower
 from elm.counting import count_params
 from elm.data.neuronio import NEURONIO_THRESHOLD
-from elm.experiments.training import TrainSettings
+from elm.experiments.training import TRAIN_RANGES, TrainSettings
 from elm.model import ELM, ELMConfig
 
 Scale = Literal["smoke", "demo", "paper"]
 SCALES: tuple[str, ...] = ("smoke", "demo", "paper")
+
+
+class ConfigError(ValueError, KeyError):
+    """A setting a user gave that cannot run: an unknown experiment, scale or setting, or a value
+    of the wrong type or out of range (an override, a sweep grid point, a run's parameters).
+
+    Raised before anything is trained or written (no record, no run folder), with a one-line
+    message naming the setting, the bad value and what would be accepted. ``python -m elm.run``
+    and ``python -m elm.sweep`` print it and exit with status 2 (``--debug`` shows the
+    traceback); a sweep never retries a refused run. Also a ``KeyError``, so code that caught the
+    unknown-name errors of earlier versions keeps working.
+    """
+
+    __str__ = ValueError.__str__  # KeyError's would quote the message
 
 
 #: Model kinds and their constructors (``kind(**model_args, rngs=...)``); "elm" goes through
@@ -420,7 +439,7 @@ def at_scale(experiment: Experiment, scale: Scale) -> Experiment:
     (:data:`EVALUATION`). The one place where a scale changes an experiment: tasks read the
     result, never the scale's name."""
     if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+        raise ConfigError(f"scale {scale!r} is not one of {', '.join(SCALES)}")
     evaluation = EVALUATION.get(family(experiment.dataset), {}).get(scale, {})
     if scale == "paper":
         return dataclasses.replace(experiment, scale="paper", evaluation=evaluation)
@@ -430,11 +449,244 @@ def at_scale(experiment: Experiment, scale: Scale) -> Experiment:
     return dataclasses.replace(experiment, train=train, scale=scale, evaluation=evaluation)
 
 
+
 def get(name: str, scale: Scale = "paper") -> Experiment:
-    """The named experiment at ``scale``."""
+    """The named experiment at ``scale``; :class:`ConfigError` for an unknown name or scale."""
     if name not in _REGISTRY:
-        raise KeyError(f"no experiment {name!r}; known: {', '.join(names())}")
+        raise ConfigError(f"unknown experiment {name!r}{_did_you_mean(name, names())}; "
+                          f"known: {', '.join(names())}")
     return at_scale(_REGISTRY[name](), scale)
+
+
+# --------------------------------------------------------------------------------------------
+# overrides, validated against the schema of the experiment's settings
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting an override may change: its key (``d_m``, ``train.batch_size``,
+    ``data.bin_ms``), its type (a type hint read from the dataclass field or constructor argument
+    that declares it), where it is declared, and the experiment's current value."""
+
+    key: str
+    hint: Any
+    declared: str  # "ELMConfig.d_m", "LSTM(hidden_size)", "TrainSettings.batch_size", ...
+    value: Any = None
+
+
+#: Model arguments that are facts of the dataset: they cannot be overridden.
+DATASET_SIZES = ("num_input", "num_output")
+#: Constructor arguments that are not settings.
+_NOT_SETTINGS = {"self", "rngs", "dtype"}
+
+
+def _hints(obj: Any) -> dict[str, Any]:
+    try:
+        return get_type_hints(obj)
+    except Exception:  # an annotation that does not resolve: no type check for it
+        return {}
+
+
+def _signature_settings(fn: Callable[..., Any], label: str) -> dict[str, Setting]:
+    """The keyword settings of a model constructor (``inspect.signature`` + its annotations)."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    hints = _hints(target)
+    out = {}
+    for name, param in inspect.signature(target).parameters.items():
+        if name in _NOT_SETTINGS or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        default = None if param.default is param.empty else param.default
+        out[name] = Setting(name, hints.get(name, Any), f"{label}({name})", default)
+    return out
+
+
+def _elm_settings() -> dict[str, Setting]:
+    hints = _hints(ELMConfig)
+    return {f.name: Setting(f.name, hints.get(f.name, Any), f"ELMConfig.{f.name}",
+                            None if f.default is dataclasses.MISSING else f.default)
+            for f in dataclasses.fields(ELMConfig)}
+
+
+def _model_settings(experiment: Experiment, encoder: Any = None) -> dict[str, Setting]:
+    """Settings of the experiment's model kind: ELMConfig's fields for "elm", the constructor's
+    keyword arguments for the others; for "two-tower", its own and its encoder's."""
+    kind = experiment.model
+    if kind == "elm":
+        settings = _elm_settings()
+    elif kind == "two-tower":
+        settings = _signature_settings(MODELS[kind], kind)
+        encoder = encoder if encoder in ("elm", "lstm") else experiment.model_args.get("encoder")
+        inner = _elm_settings() if encoder == "elm" else _signature_settings(LSTM, "LSTM")
+        settings = {**{k: v for k, v in inner.items() if k != "num_output"}, **settings}
+    elif kind in MODELS:
+        settings = _signature_settings(MODELS[kind], MODELS[kind].__name__)
+    else:
+        raise ConfigError(f"{experiment.name}: unknown model kind {kind!r}; "
+                          f"known: elm, {', '.join(sorted(MODELS))}")
+    return {k: dataclasses.replace(s, value=experiment.model_args.get(k, s.value))
+            for k, s in settings.items()}
+
+
+def _data_hint(value: Any) -> Any:
+    """A data setting's type, from the experiment's own value (None: any value; the task
+    checks it)."""
+    if value is None:
+        return Any
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, int):
+        return int
+    if isinstance(value, float):
+        return float
+    return type(value)
+
+
+def schema(experiment: Experiment) -> dict[str, Setting]:
+    """Every setting an override of ``experiment`` may change, by override key.
+
+    Types come from the declarations: ``ELMConfig``'s field annotations (model "elm"), the model
+    constructor's signature (other kinds), ``TrainSettings``' field annotations (``train.*``);
+    ``data.*`` keys are those the experiment has, typed by their current values.
+    """
+    out = _model_settings(experiment)
+    hints = _hints(TrainSettings)
+    for f in dataclasses.fields(TrainSettings):
+        out[f"train.{f.name}"] = Setting(f"train.{f.name}", hints.get(f.name, Any),
+                                         f"TrainSettings.{f.name}",
+                                         getattr(experiment.train, f.name))
+    for name, value in experiment.data.items():
+        out[f"data.{name}"] = Setting(f"data.{name}", _data_hint(value),
+                                      f"{experiment.name}'s data settings", value)
+    return out
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether ``value`` (as JSON / YAML give it: lists for tuples) has the type ``hint``."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any or hint is object:
+        return True
+    if hint is None or hint is type(None):
+        return value is None
+    if origin is Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return _is_int(value)
+    if hint is float:
+        return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(v, args[0]) for v in value)
+        return not args or (len(value) == len(args)
+                            and all(_fits(v, a) for v, a in zip(value, args, strict=True)))
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True  # a hint we do not interpret (a Protocol, a Mapping...): the constructor checks
+
+
+def describe(hint: Any) -> str:
+    """What a type hint accepts, in words: ``int | None`` -> "an integer or null"."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is None or hint is type(None):
+        return "null"
+    if origin is Literal:
+        return "one of " + ", ".join(json.dumps(a) for a in args)
+    if origin in (Union, types.UnionType):
+        parts = [describe(a) for a in args if a is not type(None)]
+        return " or ".join(parts) + (" or null" if type(None) in args else "")
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
+        if args and len(set(args)) == 1:
+            return (f"a list of {len(args)} "
+                    f"{describe(args[0]).removeprefix('a ').removeprefix('an ')}s")
+        return "a list"
+    names = {bool: "true or false", int: "an integer", float: "a (finite) number",
+             str: "a string"}
+    if hint in names:
+        return names[hint]
+    return getattr(hint, "__name__", str(hint))
+
+
+def _show(value: Any) -> str:
+    """A value as the user would write it on the command line or in YAML."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unknown(experiment: Experiment, key: str, settings: Mapping[str, Setting]) -> str:
+    """The message for an override key that ``experiment`` does not have."""
+    head = f"unknown setting {key!r} for {experiment.name}"
+    if key.startswith("data."):
+        data = [k.removeprefix("data.") for k in settings if k.startswith("data.")]
+        name = key.removeprefix("data.")
+        if not data:
+            return f"{head}: it has no data settings"
+        return (f"{head}: it has no data setting {name!r}{_did_you_mean(name, data)}; "
+                f"its data settings: {', '.join(data)}")
+    if key.startswith("train."):
+        fields = [f.name for f in dataclasses.fields(TrainSettings)]
+        name = key.removeprefix("train.")
+        return (f"{head}: TrainSettings has no field {name!r}"
+                f"{_did_you_mean(name, fields)}; fields: {', '.join(fields)}")
+    model = [k for k in settings if "." not in k]
+    return (f"{head}{_did_you_mean(key, model)}; model settings: {', '.join(model)}; "
+            "also train.<field> and data.<setting>")
+
+
+def check_override(experiment: Experiment, key: str, value: Any,
+                   settings: Mapping[str, Setting] | None = None) -> None:
+    """Raise :class:`ConfigError` unless ``key=value`` fits ``experiment``'s schema (type and,
+    for training settings, range; the model's constructor checks the model's ranges)."""
+    settings = schema(experiment) if settings is None else settings
+    where = f"for {experiment.name}"
+    if key not in settings:
+        raise ConfigError(_unknown(experiment, key, settings))
+    setting = settings[key]
+    shown = f"{key}={_show(value)}"
+    if not _fits(value, setting.hint):
+        numeric = _fits(1, setting.hint) or _fits(1.0, setting.hint)
+        got = " (a boolean is not a number)" if isinstance(value, bool) and numeric else ""
+        if isinstance(value, str) and _fits(1.0, setting.hint) and _number(value):
+            mantissa, _, exponent = value.lower().partition("e")
+            dotted = f"{mantissa}.0e{exponent}" if exponent and "." not in mantissa else value
+            got = f" (YAML reads {value} as a string; write {dotted})"
+        raise ConfigError(f"{shown} {where}: {key} ({setting.declared}) must be "
+                          f"{describe(setting.hint)}{got}; e.g. "
+                          f"{key}={_show(setting.value)}, the experiment's own value")
+    if key in DATASET_SIZES and value != setting.value:
+        raise ConfigError(f"{shown} {where}: {key} is fixed by the dataset "
+                          f"{experiment.dataset!r} ({setting.value}); leave it out")
+    name = key.removeprefix("train.")
+    if key.startswith("train.") and name in TRAIN_RANGES:
+        test, says = TRAIN_RANGES[name]
+        if value is not None and not test(value):
+            raise ConfigError(f"{shown} {where}: {key} must be {says}; e.g. "
+                              f"{key}={_show(setting.value)}, the experiment's own value")
 
 
 def override(experiment: Experiment, overrides: Mapping[str, Any]) -> Experiment:
@@ -443,31 +695,38 @@ def override(experiment: Experiment, overrides: Mapping[str, Any]) -> Experiment
     Why a function: an ablation grid point is "the named experiment, plus these changes", and
     the run record stores exactly that pair, so a reader sees what differs from the paper's
     setting. ``train.*`` keys change the training settings, ``data.*`` keys the data preparation,
-    other keys the model arguments; unknown keys raise (a typo must not silently run the
-    unchanged experiment).
+    other keys the model arguments.
+
+    Every override is checked against the experiment's :func:`schema` before anything runs:
+    an unknown key (a typo must not silently run the unchanged experiment), a value of the wrong
+    type (``d_m="abc"``; a boolean is never an integer), a training setting out of range
+    (``train.batch_size=0``), and finally the model is built abstractly, so its constructor's
+    own range checks apply (``d_m=0``). Each raises :class:`ConfigError` naming the setting,
+    the value and what is accepted.
     """
+    settings = schema(experiment)
+    if "encoder" in overrides and experiment.model == "two-tower":
+        settings = {**settings, **_model_settings(experiment, overrides["encoder"])}
     model_args, train, data = dict(experiment.model_args), {}, dict(experiment.data)
-    train_fields = {f.name for f in dataclasses.fields(TrainSettings)}
     for key, value in overrides.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"setting names are strings, got {key!r} for {experiment.name}")
+        check_override(experiment, key, value, settings)
         value = tuple(value) if isinstance(value, list) else value  # YAML lists, code tuples
         if key.startswith("data."):
-            name = key.removeprefix("data.")
-            if name not in data:
-                raise KeyError(f"override {key!r}: {experiment.name} has no data setting "
-                               f"{name!r}; data settings: {sorted(data)}")
-            data[name] = value
+            data[key.removeprefix("data.")] = value
         elif key.startswith("train."):
-            name = key.removeprefix("train.")
-            if name not in train_fields:
-                raise KeyError(f"override {key!r}: TrainSettings has no field {name!r}; "
-                               f"fields: {sorted(train_fields)}")
-            train[name] = value
+            train[key.removeprefix("train.")] = value
         else:
             model_args[key] = value
-    changed = dataclasses.replace(experiment, model_args=model_args, data=data,
-                                  train=dataclasses.replace(experiment.train, **train))
+    if not overrides:
+        return experiment
     try:
+        changed = dataclasses.replace(experiment, model_args=model_args, data=data,
+                                      train=dataclasses.replace(experiment.train, **train))
         changed.abstract_model()
-    except TypeError as err:
-        raise KeyError(f"overrides {dict(overrides)} do not fit {experiment.name}: {err}") from err
+    except (TypeError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        given = ", ".join(f"{k}={_show(v)}" for k, v in overrides.items())
+        raise ConfigError(f"{given} for {experiment.name}: {first}") from err
     return changed

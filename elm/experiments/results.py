@@ -12,10 +12,18 @@ a reader sees either the old record or the new one, never a mixture.
 
 Layout: ``<root>/records/<run_id>.json``. ``run_id`` is a hash of what defines a run (experiment,
 overrides, seed, scale, data), so relaunching a sweep finds the runs it already completed.
+
+Why a code hash: a record is a result of the code that made it. Each record stores
+``code_hash`` (:func:`code_hash`, a sha256 of the modules that determine results:
+:data:`RESULT_CODE`) beside ``code_version`` (``git describe``, for people). A finished record
+whose ``code_hash`` differs from the current code's, or that has none, is *stale*
+(:func:`stale`): :func:`elm.experiments.run.run` and the sweeps retrain it instead of reusing it
+(:meth:`ResultsStore.is_current`), and the book labels stale records it shows.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -31,6 +39,7 @@ import numpy as np
 
 Record = dict[str, Any]
 STATUSES = ("complete", "diverged", "failed")
+FINAL = ("complete", "diverged")  # outcomes a rerun of the same code would repeat
 DEFAULT_ROOT_ENV = "ELM_RESULTS_DIR"
 
 
@@ -90,6 +99,44 @@ def code_version() -> str:
             return f"elm {version('elm')}"
         except PackageNotFoundError:
             return "unknown"
+
+
+#: The modules whose source determines a run's results, as glob patterns relative to the
+#: ``elm`` package folder: the neuron, the baselines, the data readers, the experiment settings,
+#: the training loop, the evaluation and the tasks. Book support, the command-line tools and the
+#: results store itself are left out: changing them changes no number.
+RESULT_CODE: tuple[str, ...] = (
+    "model.py", "recurrence.py", "routing.py", "counting.py", "baselines/*.py", "data/*.py",
+    "experiments/configs.py", "experiments/training.py", "experiments/ensemble.py",
+    "experiments/neuronio_eval.py", "experiments/tasks/*.py",
+)
+
+
+def code_files() -> list[Path]:
+    """The files :func:`code_hash` reads (:data:`RESULT_CODE`), sorted."""
+    package = Path(__file__).resolve().parents[1]
+    return sorted({path for pattern in RESULT_CODE for path in package.glob(pattern)
+                   if path.is_file()})
+
+
+@functools.cache
+def code_hash() -> str:
+    """sha256 (hex) over the source of the result-determining modules (:data:`RESULT_CODE`):
+    each file's path inside the package and its bytes. Stored in every record as ``code_hash``;
+    computed once per process."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in code_files():
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def stale(record: Mapping[str, Any]) -> bool:
+    """Whether ``record`` was made by other result-determining code than the current one (its
+    ``code_hash`` differs, or it has none: records older than the hash). A stale record is
+    retrained by runs and sweeps, and should be labelled as such where it is shown."""
+    return record.get("code_hash") != code_hash()
 
 
 def _cpu_model() -> str:
@@ -208,9 +255,16 @@ class ResultsStore:
         return [r for r in self.records() if _matches(r, where)]
 
     def is_complete(self, rid: str) -> bool:
-        """Whether run ``rid`` finished (complete or diverged: both are final outcomes)."""
+        """Whether run ``rid`` finished (complete or diverged: both are final outcomes), by
+        whatever code; :meth:`is_current` also asks that the current code made it."""
         record = self.read(rid)
-        return record is not None and record["status"] in ("complete", "diverged")
+        return record is not None and record["status"] in FINAL
+
+    def is_current(self, rid: str) -> bool:
+        """Whether run ``rid`` finished with the current result-determining code (not
+        :func:`stale`): such a run is skipped; a finished but stale one is retrained."""
+        record = self.read(rid)
+        return record is not None and record["status"] in FINAL and not stale(record)
 
 
 def summarise(records: Iterable[Record], by: Sequence[str],

@@ -22,6 +22,14 @@ A spec (YAML or a Python dict)::
 or a list of such blocks. Command line::
 
     python -m elm.sweep spec.yaml --out-dir results/ [--workers 2] [--ray-address auto]
+
+Every grid point is checked before anything runs (:func:`expand`, :func:`run_sweep`; also with
+``--dry-run``): a point with an unknown setting or a bad value (``grid: {d_m: [1, abc]}``) refuses
+the whole spec with a :class:`~elm.experiments.configs.ConfigError` naming the spec file, the point
+and the setting; the command prints it in one line and exits with status 2 (``--debug``: the
+traceback). A run that its process refuses anyway (exit status 2) is failed, never retried.
+Finished records made by other result-determining code are stale
+(:func:`elm.experiments.results.stale`) and are retrained.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import itertools
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -40,10 +50,13 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from elm.experiments.configs import names
-from elm.experiments.results import ResultsStore, default_root, run_id
+from elm.experiments.configs import SCALES, ConfigError, names
+from elm.experiments.results import FINAL, ResultsStore, default_root, run_id, stale
+from elm.experiments.run import USAGE_ERROR, prepare, refuse
 
 SPEC_KEYS = {"experiment", "experiments", "scale", "seeds", "grid", "points", "data_dir"}
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,51 +93,103 @@ class Outcome:
 def _block(spec: Mapping[str, Any]) -> list[RunSpec]:
     unknown = set(spec) - SPEC_KEYS
     if unknown:
-        raise ValueError(f"sweep spec: unknown keys {sorted(unknown)}; known: {sorted(SPEC_KEYS)}")
+        raise ConfigError(f"unknown keys {sorted(unknown)}; known: {sorted(SPEC_KEYS)}")
     experiments = spec.get("experiments") or [spec.get("experiment")]
+    if not isinstance(experiments, list):
+        raise ConfigError(f"experiments must be a list of names, got {experiments!r}")
     for name in experiments:
         if name not in names():
-            raise ValueError(f"sweep spec: unknown experiment {name!r}; see elm.configs.names()")
-    grid = dict(spec.get("grid") or {})
+            raise ConfigError(f"unknown experiment {name!r}; see elm.configs.names()")
+    grid = spec.get("grid") or {}
+    if not isinstance(grid, Mapping):
+        raise ConfigError(f"grid must map settings to lists of values, got {grid!r}")
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
-            raise ValueError(f"sweep spec: grid.{key} must be a non-empty list, got {values!r}")
+            raise ConfigError(f"grid.{key} must be a non-empty list, got {values!r}")
+    extra = spec.get("points") or []
+    if not isinstance(extra, list) or not all(isinstance(p, Mapping) for p in extra):
+        raise ConfigError(f"points must be a list of mappings (setting: value), got {extra!r}")
     points = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
-    points = (points if grid else []) + [dict(p) for p in spec.get("points") or []]
+    points = (points if grid else []) + [dict(p) for p in extra]
     seeds = spec.get("seeds", [0])
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise ConfigError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     scale = spec.get("scale", "demo")
+    if scale not in SCALES:
+        raise ConfigError(f"scale {scale!r} is not one of {', '.join(SCALES)}")
     data_dir = spec.get("data_dir")
-    return [RunSpec(name, point, int(seed), scale, data_dir)
+    if data_dir is not None and not isinstance(data_dir, str):
+        raise ConfigError(f"data_dir must be a folder name or null, got {data_dir!r}")
+    return [RunSpec(name, point, seed, scale, data_dir)
             for name in experiments for point in (points or [{}]) for seed in seeds]
 
 
-def expand(spec: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[RunSpec]:
-    """Every run of a spec (a block or a list of blocks), duplicates removed, in order."""
+def _point(overrides: Mapping[str, Any]) -> str:
+    return json.dumps(dict(overrides), default=str)
+
+
+#: (experiment, scale, point) already checked in this process: the code cannot change under it.
+_CHECKED: set[tuple[str, str, str]] = set()
+
+
+def check(runs: Iterable[RunSpec]) -> None:
+    """Raise :class:`~elm.experiments.configs.ConfigError` for the first run whose settings
+    :func:`elm.experiments.run.prepare` refuses, naming its grid point. Each distinct
+    (experiment, scale, point) is built once per process (abstractly; no data is read)."""
+    for r in runs:
+        key = (r.experiment, r.scale, _point(r.overrides))
+        if key in _CHECKED and isinstance(r.seed, int) and not isinstance(r.seed, bool):
+            continue
+        try:
+            prepare(r.experiment, r.scale, r.overrides, r.seed)
+        except ConfigError as err:
+            raise ConfigError(f"{r.experiment} point {key[2]}: {err}") from err
+        _CHECKED.add(key)
+
+
+def expand(spec: Mapping[str, Any] | Sequence[Mapping[str, Any]], *,
+           validate: bool = True) -> list[RunSpec]:
+    """Every run of a spec (a block or a list of blocks), duplicates removed, in order.
+
+    Every grid point is checked (:func:`check`) unless ``validate`` is false: a bad spec raises
+    :class:`~elm.experiments.configs.ConfigError` naming the block and the point."""
     blocks = [spec] if isinstance(spec, Mapping) else list(spec)
     runs: dict[str, RunSpec] = {}
-    for block in blocks:
-        for r in _block(block):
+    for i, block in enumerate(blocks, 1):
+        where = f"block {i}: " if len(blocks) > 1 else ""
+        try:
+            if not isinstance(block, Mapping):
+                raise ConfigError(f"a sweep block is a mapping, got {block!r}")
+            block_runs = _block(block)
+            if validate:
+                check(block_runs)
+        except ConfigError as err:
+            raise ConfigError(f"{where}{err}") from err
+        for r in block_runs:
             runs.setdefault(r.run_id, r)
     return list(runs.values())
 
 
 def load_spec(path: str | Path, *, scale: str | None = None,
-              data_dir: str | None = None) -> list[RunSpec]:
+              data_dir: str | None = None, validate: bool = True) -> list[RunSpec]:
     """Runs of a YAML spec file; ``scale`` / ``data_dir`` replace the spec's own, so one spec
-    serves the book at demo scale and the cluster at paper scale."""
+    serves the book at demo scale and the cluster at paper scale. Every point is checked
+    (:func:`expand`); errors are :class:`~elm.experiments.configs.ConfigError` naming ``path``."""
     path = Path(path)
     try:
         spec = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
-        raise ValueError(f"{path}: cannot read the sweep spec ({err})") from err
+        first = " ".join(str(err).split())
+        raise ConfigError(f"{path}: cannot read the sweep spec ({first})") from err
     blocks = [spec] if isinstance(spec, Mapping) else spec
     if not isinstance(blocks, list) or not all(isinstance(b, Mapping) for b in blocks):
-        raise ValueError(f"{path}: a sweep spec is a mapping or a list of mappings")
+        raise ConfigError(f"{path}: a sweep spec is a mapping or a list of mappings")
     replace = {k: v for k, v in (("scale", scale), ("data_dir", data_dir)) if v is not None}
     try:
-        return expand([{**b, **replace} for b in blocks])
-    except (ValueError, TypeError, AttributeError) as err:
-        raise ValueError(f"{path}: {err}") from err
+        return expand([{**b, **replace} for b in blocks], validate=validate)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
 
 
 def execute(run: RunSpec, out_dir: str, notebook: str | None, attempt: int) -> tuple[int, str]:
@@ -189,7 +254,9 @@ def _ray_submitter(address: str | None, out: str,
 def _verdict(store: ResultsStore, run: RunSpec, code: int, log: str) -> tuple[str, str | None]:
     """Final status after an attempt, or "retry"; and the error to report."""
     record = store.read(run.run_id)
-    if record is not None and record["status"] in ("complete", "diverged"):
+    if code == USAGE_ERROR:  # refused before anything ran: retrying cannot help
+        return "failed", f"refused (exit code {code}): {log.strip()[-500:]}"
+    if record is not None and record["status"] in FINAL and not stale(record):
         return record["status"], None
     if record is not None and record["status"] == "failed":
         err = record["error"]
@@ -208,13 +275,22 @@ def run_sweep(runs: Iterable[RunSpec], out_dir: str | Path | None = None, *,
     ``use_ray`` (or a ``ray_address``) runs on Ray (``ray.init(address)``; None starts a local
     cluster); otherwise ``workers`` local processes (default: half the CPU cores). ``notebook``:
     run each point through papermill with this run notebook instead of ``python -m elm.run``.
+
+    Every run's settings are checked first (:func:`check`): a bad one raises
+    :class:`~elm.experiments.configs.ConfigError` before any run starts. Runs whose final record
+    the current code made are skipped; stale ones (:func:`elm.experiments.results.stale`) are
+    retrained, each with one logged line.
     """
+    runs = list(runs)
+    check(runs)
     out = Path(out_dir or default_root()).resolve()
     store = ResultsStore(out)
     nb = None if notebook is None else str(Path(notebook).resolve())
-    runs = list(runs)
     outcomes = {r.run_id: Outcome(r.run_id, "skipped") for r in runs}
-    todo = [r for r in runs if not store.is_complete(r.run_id)]
+    todo = [r for r in runs if not store.is_current(r.run_id)]
+    for r in todo:
+        if store.is_complete(r.run_id):
+            logger.warning("stale record %s: made by other code; retraining", r.run_id)
     if use_ray or ray_address:
         submit, close = _ray_submitter(ray_address, str(out), nb)
     else:
@@ -258,9 +334,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebook", default=None,
                         help="run each point with papermill through this run notebook (e.g. "
                              "book/runs/train.ipynb) instead of python -m elm.run")
-    parser.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check every grid point and list the runs; run nothing")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a refused spec instead of one line")
     args = parser.parse_args(argv)
-    runs = load_spec(args.spec, scale=args.scale, data_dir=args.data_dir)
+    try:
+        runs = load_spec(args.spec, scale=args.scale, data_dir=args.data_dir)
+    except ConfigError as err:
+        return refuse(parser.prog, err, args.debug)
     if args.dry_run:
         for r in runs:
             print(r.run_id, r.experiment, dict(r.overrides), f"seed={r.seed}", r.scale)

@@ -45,6 +45,19 @@ State = Any  # a pytree of arrays: (params, rest, optimiser state, alive)
 MAX_LOSS = 1e6
 
 
+#: The range of each numeric training setting (a test and how to say it), checked by
+#: :class:`TrainSettings` and named in the messages of refused overrides.
+TRAIN_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "learning_rate": (lambda v: v > 0, "> 0"),
+    "batch_size": (lambda v: v >= 1, ">= 1"),
+    "epochs": (lambda v: v >= 1, ">= 1"),
+    "batches_per_epoch": (lambda v: v >= 1, ">= 1"),
+    "burn_in_ms": (lambda v: v >= 0, ">= 0"),
+    "window_ms": (lambda v: v is None or v >= 1, ">= 1 (or null)"),
+    "input_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+}
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """How a model is trained (App. B unless an experiment's sources say otherwise).
@@ -65,13 +78,9 @@ class TrainSettings:
     input_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        checks = {"epochs": self.epochs >= 1, "batches_per_epoch": self.batches_per_epoch >= 1,
-                  "batch_size": self.batch_size >= 1, "learning_rate": self.learning_rate > 0,
-                  "burn_in_ms": self.burn_in_ms >= 0,
-                  "input_dropout": 0.0 <= self.input_dropout < 1.0}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"train.{name} = {getattr(self, name)!r} is out of range")
+        for name, (test, says) in TRAIN_RANGES.items():
+            if not test(getattr(self, name)):
+                raise ValueError(f"train.{name} must be {says}, got {getattr(self, name)!r}")
         if self.optimizer not in ("adam", "adamax"):
             raise ValueError(f"train.optimizer must be 'adam' or 'adamax', got {self.optimizer!r}")
         if self.schedule not in ("cosine", "constant"):

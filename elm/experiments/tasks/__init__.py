@@ -51,10 +51,22 @@ def last_step_cross_entropy(y: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(y[:, -1], labels).mean()
 
 
-def make_task(experiment: Experiment, data_dir: Any = None, seed: int = 0) -> Task:
-    """The task of ``experiment.dataset`` (``"neuronio"``, ``"shd-adding"``, ``"lra/text"``...)."""
+def _family(experiment: Experiment) -> Any:
     family = experiment.dataset.split("/")[0]
     if family not in FAMILIES:
         raise KeyError(f"no task for dataset {experiment.dataset!r} (experiment "
                        f"{experiment.name}); known families: {sorted(FAMILIES)}")
-    return importlib.import_module(FAMILIES[family]).task(experiment, data_dir, seed)
+    return importlib.import_module(FAMILIES[family])
+
+
+def check_task(experiment: Experiment) -> None:
+    """Raise ``ValueError`` if the task of ``experiment`` cannot run its settings (e.g. SHD's
+    ``dt`` against ``data.bin_ms``), without reading any data: the family module's ``check``."""
+    check = getattr(_family(experiment), "check", None)
+    if check is not None:
+        check(experiment)
+
+
+def make_task(experiment: Experiment, data_dir: Any = None, seed: int = 0) -> Task:
+    """The task of ``experiment.dataset`` (``"neuronio"``, ``"shd-adding"``, ``"lra/text"``...)."""
+    return _family(experiment).task(experiment, data_dir, seed)

@@ -282,14 +282,21 @@ def accuracy(model: nnx.Module, split: lra.Split, limit: int | None, input_dim: 
     return float(accuracy_score(y, predicted)), len(idx), majority
 
 
-def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
-    """The LRA task of ``experiment`` (``dataset`` ``"lra/<task>"``)."""
+def check(experiment: Experiment) -> None:
+    """Raise ``ValueError`` for settings this task cannot run, before any data is read."""
     input_dim = int(experiment.model_args["num_input"])
     silent = experiment.data.get(SILENT_KEY)
     if silent is not None and (isinstance(silent, bool) or not isinstance(silent, int)
-                               or not 0 <= silent < input_dim):  # checked before any data is read
+                               or not 0 <= silent < input_dim):
         raise ValueError(f"{experiment.name}: data.{SILENT_KEY} must be None or a token id in "
                          f"0..{input_dim - 1} (0: the black background), got {silent!r}")
+
+
+def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
+    """The LRA task of ``experiment`` (``dataset`` ``"lra/<task>"``)."""
+    check(experiment)  # before any data is read
+    input_dim = int(experiment.model_args["num_input"])
+    silent = experiment.data.get(SILENT_KEY)
     data, folder = load(experiment, data_dir)
     if data.input_dim > input_dim:
         raise ValueError(f"{experiment.name}: the data has {data.input_dim} token types but the "

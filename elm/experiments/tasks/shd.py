@@ -131,13 +131,22 @@ def provenance(folder: Any, origin: str, task_name: str, split: shd.Split) -> di
                         "test": len(split.test)}}
 
 
+def check(experiment: Experiment) -> None:
+    """Raise ``ValueError`` for settings this task cannot run, before any data is read: a time
+    step other than the bin size, a spike penalty on a model without spikes."""
+    if experiment.dataset not in ("shd", "shd-adding"):
+        raise ValueError(f"{experiment.name}: the SHD task serves 'shd' and 'shd-adding', "
+                         f"not {experiment.dataset!r}")
+    check_time_step(experiment)
+    if float(experiment.data.get("spike_l1", 0.0)) and experiment.model != "snn":
+        raise ValueError(f"{experiment.name}: data.spike_l1 penalises spikes; only the 'snn' "
+                         f"model has them, not {experiment.model!r}")
+
+
 def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     """The SHD or SHD-Adding task of ``experiment`` (module docstring) for one seed."""
+    check(experiment)
     task_name = experiment.dataset
-    if task_name not in ("shd", "shd-adding"):
-        raise ValueError(f"{experiment.name}: the SHD task serves 'shd' and 'shd-adding', "
-                         f"not {task_name!r}")
-    check_time_step(experiment)
     data = experiment.data
     bin_ms, duration = float(data["bin_ms"]), float(data.get("duration_s", 1.0))
     folder, origin = shd.resolve_data_dir(data_dir)
@@ -146,9 +155,6 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     p = float(settings.input_dropout)
     rescale = bool(data.get("dropout_rescale", True))
     spike_l1 = float(data.get("spike_l1", 0.0))
-    if spike_l1 and experiment.model != "snn":
-        raise ValueError(f"{experiment.name}: data.spike_l1 penalises spikes; only the 'snn' "
-                         f"model has them, not {experiment.model!r}")
     recurrent = experiment.model == "lstm" and experiment.model_args.get("recurrent_dropout", 0) > 0
     stream = shd.train_batches(split.train, task_name, settings.batch_size, seed)
 
