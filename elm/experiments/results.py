@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from elm.experiments.records import STATUSES, RunRecord
+
 Record = dict[str, Any]
-STATUSES = ("complete", "diverged", "failed")
 FINAL = ("complete", "diverged")  # outcomes a rerun of the same code would repeat
 DEFAULT_ROOT_ENV = "ELM_RESULTS_DIR"
 
@@ -214,13 +215,9 @@ class ResultsStore:
         return self.records_dir / f"{rid}.json"
 
     def write(self, record: Record) -> Path:
-        """Store ``record`` (it must carry ``run_id`` and a known ``status``) atomically."""
-        required = ("run_id", "status", "experiment", "seed", "scale")
-        missing = [k for k in required if k not in record]
-        if missing:
-            raise ValueError(f"a result record needs {missing}; got keys {sorted(record)}")
-        if record["status"] not in STATUSES:
-            raise ValueError(f"record status must be one of {STATUSES}, got {record['status']!r}")
+        """Store ``record`` atomically; it must be a valid run record
+        (:meth:`~elm.experiments.records.RunRecord.from_json` checks it)."""
+        RunRecord.from_json(record, f"record of run {record.get('run_id', '?')}")
         path = self.path(record["run_id"])
         write_json_atomic(path, record)
         return path
