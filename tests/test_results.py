@@ -77,7 +77,9 @@ def test_a_writer_killed_mid_write_leaves_the_old_record_intact(tmp_path):
               "'experiment': 'e', 'seed': 0, 'scale': 'smoke', 'payload': [i] * 200000})\n")
     proc = subprocess.Popen([sys.executable, "-c", script, str(path)])
     try:
-        for _ in range(100):  # wait until it has rewritten the file at least once
+        # wait until it has rewritten the file at least once (importing elm loads JAX: seconds
+        # on a busy machine)
+        for _ in range(1200):
             if json.loads(path.read_text())["payload"][0] != 0:
                 break
             subprocess.run(["sleep", "0.05"], check=True)
