@@ -94,7 +94,11 @@ const timeoutMs = arguments[0];
 const NOT_PROSE = arguments[1];
 const withTimeout = (p, what) => Promise.race(
   [p, new Promise(r => setTimeout(() => r(what), timeoutMs))]);
+const sleep = ms => new Promise(r => setTimeout(r, ms));
 async function run() {
+  const t0 = Date.now();
+  while (!(document.readyState === 'complete' && document.body) && Date.now() - t0 < timeoutMs)
+    await sleep(50);
   let mathjax = 'absent';
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
     mathjax = await withTimeout(
@@ -118,9 +122,9 @@ async function run() {
   }
   const merrors = Array.from(document.querySelectorAll('mjx-merror, [data-mjx-error]'))
                        .map(e => e.getAttribute('data-mjx-error') || e.textContent);
-  return {mathjax, images, text, merrors};
+  return {mathjax, images, text, merrors, url: document.URL};
 }
-run().then(done, e => done({error: String(e)}));
+run().then(done, e => done({error: `${e} (${document.URL}, ${document.readyState})`}));
 """
 
 
@@ -178,16 +182,21 @@ def _check_page(driver, page: Path, timeout: float) -> list[str]:
 
     if not page.is_file():
         return ["page not found"]
-    driver.get_log("browser")  # drop anything left from the previous page
-    try:
-        driver.get(page.as_uri())
-        found = driver.execute_async_script(_INSPECT, int(timeout * 1000), _NOT_PROSE)
-    except WebDriverException as e:
-        return [f"could not be inspected: {e.msg or e}"]
+    for _ in (1, 2):  # a second try, from a fresh load, if the inspection itself failed
+        driver.get_log("browser")  # drop anything left from the previous page or try
+        try:
+            driver.get(page.as_uri())
+            found = driver.execute_async_script(_INSPECT, int(timeout * 1000), _NOT_PROSE)
+        except WebDriverException as e:
+            found = {"error": e.msg or str(e)}
+        if "error" not in found:
+            break
     problems = []
     if "error" in found:
-        problems.append(f"inspection failed: {found['error']}")
+        problems.append(f"could not be inspected: {found['error']}")
         found = {"mathjax": "?", "images": [], "text": [], "merrors": []}
+    elif found["url"].split("#")[0].split("?")[0] != page.as_uri():
+        problems.append(f"the page went on to {found['url']}")
     if found["mathjax"] not in ("absent", "typeset"):
         problems.append(f"MathJax {found['mathjax']}")
     problems += [f"broken image {src}" for src in found["images"]]

@@ -107,3 +107,21 @@ def test_a_missing_browser_fails_unless_the_reader_opts_out(monkeypatch, tmp_pat
     monkeypatch.setenv(browser_check.SKIP_ENV, "1")
     assert "ELM_SKIP_BROWSER_CHECK=1 and chromium-that-is-not-installed not found" in (
         browser_check.skip_reason() or "")
+
+
+def test_the_book_extension_keeps_one_copy_of_each_inline_script():
+    """elmbook.sphinx_pages: Sphinx 7.4 registers an inline script as filename None and again as
+    '' (sphinx-thebe's ``const THEBE_JS_URL`` twice is a SyntaxError in every page's console)."""
+    from sphinx.builders.html._assets import _JavaScript
+
+    from elmbook.sphinx_pages import one_copy_of_each_script
+
+    body = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript("doctools.js"), _JavaScript(None, body=body),
+               _JavaScript("sphinx-thebe.js", **{"async": "async"}), _JavaScript("", body=body),
+               _JavaScript("doctools.js"), _JavaScript(None, body="var other = 1")]
+    context = {"script_files": scripts}
+    one_copy_of_each_script(None, "index", "page.html", context, None)
+    assert context["script_files"] is scripts  # the builder's list, edited in place
+    assert [(s.filename, s.attributes.get("body")) for s in scripts] == [
+        ("doctools.js", None), (None, body), ("sphinx-thebe.js", None), (None, "var other = 1")]
