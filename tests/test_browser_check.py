@@ -39,7 +39,8 @@ def site(tmp_path_factory) -> Path:
                       '\\tau_m\\)</span> and a display</p><div class="math">\\[m_t = '
                       '\\lambda m_{t-1}\\]</div><img src="pic.png" alt="pic">'
                       '<pre>label = "$d_m$"  # code shows TeX as written</pre>'
-                      '<p>It costs $5 and $6.</p>'),
+                      '<p>It costs $5 and $6.</p>'
+                      '<img loading="lazy" src="pic.png" alt="far below" style="margin-top:4000px">'),
         "broken_image.html": ("", '<p>A figure:</p><img src="missing.png" alt="missing">'),
         "raw_dollar.html": (mathjax, "<p>The memory $x$ stays raw: dollarmath was off.</p>"),
         "console_error.html": ("", '<script>console.error("boom from the page")</script><p>ok</p>'),
