@@ -108,3 +108,11 @@ def test_book_builds_clean_with_warnings_as_errors(tmp_path):
     html = out / "_build" / "html"
     for name in toc_files():
         assert (html / f"{name}.html").is_file(), f"{name}.html not rendered"
+    # every page as a reader sees it, offline, in headless Chromium (tests/browser_check.py)
+    import browser_check
+
+    reason = browser_check.skip_reason()
+    if reason:
+        pytest.skip(f"book built; browser check skipped: {reason}")
+    problems = browser_check.check_pages(html)  # no browser: BrowserMissing fails the test
+    assert not problems, "the browser check found:\n" + "\n".join(problems)

@@ -576,14 +576,14 @@ def plot_sample(X: np.ndarray, spikes: np.ndarray, soma: np.ndarray, *, start: i
     for rows, color, name in ((slice(0, half), plots.EXCITATORY, "excitatory"),
                               (slice(half, None), plots.INHIBITORY, "inhibitory")):
         t_idx, ch = np.nonzero(X[start:stop, rows])
-        ax_in.scatter(t[t_idx], ch + (rows.start or 0), s=0.3, color=color, marker="s",
-                      linewidths=0, rasterized=True, label=f"{name} ({half} channels)")
+        # squares of plots.SPIKE_PX pixels at the page's resolution: smaller ones vanish there
+        plots.spike_raster(ax_in, t[t_idx], ch + (rows.start or 0), color=color,
+                           label=f"{name} ({half} channels)")
     ax_in.set_ylim(-0.5, X.shape[1] - 0.5)
     ax_in.set_ylabel("input channel")
     ax_in.set_title(f"a) synaptic input: {int(X[start:stop].sum())} input spikes in "
                     f"{stop - start} ms")
-    ax_in.legend(loc="upper right", markerscale=10, ncols=2, frameon=True, framealpha=0.9,
-                 edgecolor="none")
+    plots.spike_legend(ax_in)
     ax_v.plot(t, soma[start:stop], color="black", lw=0.8, label="somatic voltage")
     ax_v.axhline(neuronio.SOMA_THRESHOLD_MV, color=plots.PAPER_COLOR, lw=0.6, ls=":",
                  label=f"clip for the voltage target ({neuronio.SOMA_THRESHOLD_MV:g} mV)")

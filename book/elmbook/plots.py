@@ -30,6 +30,11 @@ EXCITATORY, INHIBITORY = "#d62728", "#1f5fbf"
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 #: The paper's published values are always drawn in this grey, our computed ones in colour.
 PAPER_COLOR = "#7f7f7f"
+#: Side of an input spike's square, in pixels of the figure as the page shows it. The notebook's
+#: inline backend (and so the built page) renders at ``figure.dpi`` (``STYLE``: 100), not at
+#: ``savefig.dpi``; squares under a pixel were blended into the white there and the raster panels
+#: looked empty (issue 18). ``tests/test_rasters.py`` checks the rendered pixels.
+SPIKE_PX = 2.0
 
 STYLE: dict[str, object] = {
     "figure.figsize": (8.0, 4.5),
@@ -127,6 +132,25 @@ class Table:
         return self.to_markdown()
 
 
+def spike_raster(ax: Axes, t, channel, *, color: str, label: str | None = None,
+                 px: float = SPIKE_PX):
+    """Draw spikes at times ``t`` on rows ``channel`` of ``ax`` as squares of ``px`` pixels at the
+    figure's dpi (so of at least ``px`` pixels wherever the figure is saved at a higher dpi), in one
+    solid ``color``; returns the collection. Use :func:`spike_legend` for a legend whose squares
+    are readable."""
+    side_pt = px * 72.0 / ax.figure.dpi  # a square marker's side is sqrt(s) points
+    return ax.scatter(t, channel, s=side_pt ** 2, color=color, marker="s", linewidths=0,
+                      label=label, rasterized=True)
+
+
+def spike_legend(ax: Axes, **kwargs):
+    """A legend for :func:`spike_raster` with squares of about 6 points, above the raster."""
+    side_pt = SPIKE_PX * 72.0 / ax.figure.dpi
+    options = {"loc": "upper right", "ncols": 2, "frameon": True, "framealpha": 0.9,
+               "edgecolor": "none", "markerscale": 6.0 / side_pt} | kwargs
+    return ax.legend(**options)
+
+
 def _one_sample(a, sample: int) -> np.ndarray:
     a = np.asarray(a)
     return a[sample] if a.ndim == 3 else a
@@ -145,6 +169,7 @@ def plot_dynamics(
     output_labels: Sequence[str] | None = None,
     title: str | None = None,
     seed: int = 0,
+    t0: float = 0.0,
 ) -> Figure:
     """The paper's Fig S7 for one sample: input, outputs, synaptic traces, memory units.
 
@@ -157,6 +182,9 @@ def plot_dynamics(
     ``synapses`` picks the traces to draw; by default ``n_synapses`` are drawn at random
     (``seed``) among those whose trace is not constantly zero. A trace is drawn in the colour
     of the input it mostly receives, so inhibitory ones deflect downwards in blue.
+
+    ``t0`` is the time (ms) of the first step drawn, for a window cut from a longer run: the time
+    axis then reads ``t0`` to ``t0 + T * dt``, as the window's title says.
     """
     x = _one_sample(x, sample)
     y = _one_sample(y, sample)
@@ -167,7 +195,7 @@ def plot_dynamics(
         raise ValueError(f"tau_m has {tau_m.shape[0]} entries but the memory has {m.shape[-1]}")
     if not x.shape[0] == y.shape[0] == s.shape[0] == m.shape[0]:
         raise ValueError(f"time axes differ: x {x.shape}, y {y.shape}, s {s.shape}, m {m.shape}")
-    time = np.arange(x.shape[0]) * dt
+    time = t0 + np.arange(x.shape[0]) * dt
     n_out = y.shape[-1]
     labels = list(output_labels) if output_labels is not None else [f"y[{i}]" for i in range(n_out)]
     if len(labels) != n_out:
@@ -183,13 +211,11 @@ def plot_dynamics(
     for sign, color, name in ((1, EXCITATORY, "excitatory (+1)"), (-1, INHIBITORY,
                                                                  "inhibitory (−1)")):
         t_idx, ch = np.nonzero(np.sign(x) == sign)
-        ax_in.scatter(time[t_idx], ch, s=0.5, color=color, marker="s", linewidths=0,
-                      label=name, rasterized=True)
+        spike_raster(ax_in, time[t_idx], ch, color=color, label=name)
     ax_in.set_ylim(-0.5, x.shape[1] - 0.5)
     ax_in.set_ylabel("input channel")
     ax_in.set_title("a) synaptic input", loc="left")
-    ax_in.legend(loc="upper right", markerscale=8, ncols=2, frameon=True, framealpha=0.9,
-                 edgecolor="none")
+    spike_legend(ax_in)
 
     for i, ax in enumerate(ax_out):
         ax.plot(time, y[:, i], color=PALETTE[0])
