@@ -2,7 +2,7 @@
 and each kind of breakage a reader would see is reported on the page that has it.
 
 Needs Debian's chromium and chromium-driver (``.ci/run`` installs them); skips only where they
-are absent and ``ELM_SKIP_BROWSER_CHECK=1``.
+are absent and ``ELM_REQUIRE_BROWSER_CHECK`` is not set.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def site(tmp_path_factory) -> Path:
                       '\\lambda m_{t-1}\\]</div><img src="pic.png" alt="pic">'
                       '<pre>label = "$d_m$"  # code shows TeX as written</pre>'
                       '<p>It costs $5 and $6.</p>'
-                      '<img loading="lazy" src="pic.png" alt="far below" style="margin-top:4000px">'),
+                      '<img loading="lazy" src="pic.png" alt="far below" '
+                      'style="margin-top:4000px">'),
         "broken_image.html": ("", '<p>A figure:</p><img src="missing.png" alt="missing">'),
         "raw_dollar.html": (mathjax, "<p>The memory $x$ stays raw: dollarmath was off.</p>"),
         "console_error.html": ("", '<script>console.error("boom from the page")</script><p>ok</p>'),
@@ -99,15 +100,14 @@ def test_a_page_that_needs_the_network_shows_raw_tex_offline(problems):
     assert any(p.startswith("console error:") and "cdn.jsdelivr.net" in p for p in found)
 
 
-def test_a_missing_browser_fails_unless_the_reader_opts_out(monkeypatch, tmp_path):
+def test_a_missing_browser_skips_on_a_readers_machine_and_fails_in_ci(monkeypatch, tmp_path):
     monkeypatch.setattr(browser_check, "CHROMIUM", "chromium-that-is-not-installed")
-    monkeypatch.delenv(browser_check.SKIP_ENV, raising=False)
+    monkeypatch.delenv(browser_check.REQUIRE_ENV, raising=False)
+    assert "chromium-that-is-not-installed not found" in (browser_check.skip_reason() or "")
+    monkeypatch.setenv(browser_check.REQUIRE_ENV, "1")
     assert browser_check.skip_reason() is None  # CI: no skipping
     with pytest.raises(browser_check.BrowserMissing, match="apt-get install chromium"):
         browser_check.check_pages(tmp_path)
-    monkeypatch.setenv(browser_check.SKIP_ENV, "1")
-    assert "ELM_SKIP_BROWSER_CHECK=1 and chromium-that-is-not-installed not found" in (
-        browser_check.skip_reason() or "")
 
 
 def test_the_book_extension_keeps_one_copy_of_each_inline_script():
