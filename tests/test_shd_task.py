@@ -21,7 +21,6 @@ from elm.experiments import configs
 from elm.experiments.run import run
 from elm.experiments.tasks import make_task
 from elm.experiments.tasks import shd as shd_task
-from elm.experiments.training import last_step_cross_entropy
 
 
 @pytest.fixture(scope="module")
@@ -83,19 +82,34 @@ def coarse(name: str, bin_ms: float = 100.0) -> configs.Experiment:
 
 
 @pytest.mark.parametrize("model", ["elm", "branch-elm", "lstm", "snn"])
-def test_losses_are_finite(lauscher: Path, model: str) -> None:
+def test_losses_are_the_documented_ones(lauscher: Path, model: str) -> None:
+    """Cross-entropy of the last output (restated in NumPy) on the inputs after the step's
+    input dropout (the step's key split in two: inputs, LSTM recurrent mask); the SNN adds the
+    l1 spike penalty of App. B."""
+    from scipy.special import logsumexp
+
     exp = coarse(f"shd/{model}/paper")
     task = make_task(exp, lauscher, seed=0)
     net = exp.build(nnx.Rngs(0))
     batch = next(task.batches(0))
     loss = float(task.loss_fn(net, batch))
-    assert np.isfinite(loss) and loss > 0
-    if model == "snn":  # CE on the last output plus the l1 spike penalty of App. B
-        x, y, _ = batch
-        out, spikes = net(jnp.asarray(x), return_spikes=True)
-        expected = (last_step_cross_entropy(out, y)
-                    + exp.data["spike_l1"] * jnp.mean(jnp.abs(spikes)))
-        np.testing.assert_allclose(loss, float(expected), rtol=1e-5)
+    x, y, key = batch
+    key_input, key_recurrent = jax.random.split(key)
+    p = exp.train.input_dropout
+    x = shd_task.input_dropout(jnp.asarray(x), key_input, p, exp.data.get("dropout_rescale", True))
+    assert (p > 0) == (model != "snn")
+    penalty = 0.0
+    if model == "snn":
+        out, spikes = net(x, return_spikes=True)
+        penalty = exp.data["spike_l1"] * float(jnp.mean(jnp.abs(spikes)))
+        assert penalty > 0
+    elif model == "lstm":
+        out = net(x, dropout_key=key_recurrent)
+    else:
+        out = net(x)
+    z = np.asarray(out, np.float64)[:, -1]
+    cross_entropy = np.mean(logsumexp(z, axis=-1) - z[np.arange(len(y)), y])
+    np.testing.assert_allclose(loss, cross_entropy + penalty, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,13 +135,74 @@ def test_smoke_run_on_the_real_lauscher_samples(lauscher: Path, tmp_path: Path) 
                  progress=False, checkpoint_every=3)
     assert record["status"] == "complete", record.get("error")
     m = record["metrics"]
-    for split in ("train", "valid", "test"):
-        assert 0.0 <= m[f"{split}_accuracy"] <= 1.0
     assert (m["n_valid"], m["n_test"], m["n_train_eval"]) == shd_task.EVAL_SIZES["smoke"]
+    for split, n in zip(("valid", "test", "train"), shd_task.EVAL_SIZES["smoke"], strict=True):
+        # a count of right answers over exactly n pairs (no padded row scored, no batch means);
+        # the values themselves are checked on known answers in the constant-answer test
+        correct = m[f"{split}_accuracy"] * n
+        assert correct == pytest.approx(round(correct), abs=1e-9), (split, correct)
     assert m["eval_dropout"] is False and m["chance"] == pytest.approx(1 / 19)
     data = record["data"]
     assert data["stand_in"] is False and str(lauscher) in data["description"]
     assert data["samples"]["test"] == 180 and data["sequence_bins"] == 200
+
+
+class ConstantAnswer(nnx.Module):
+    """Outputs the same logits at every step: argmax ``answer`` whatever the input."""
+
+    def __init__(self, answer: int, n_classes: int) -> None:
+        self.answer, self.n_classes = answer, n_classes
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        logits = jax.nn.one_hot(self.answer, self.n_classes)
+        return jnp.broadcast_to(logits, (*x.shape[:2], self.n_classes))
+
+
+@pytest.fixture(scope="module", params=["shd-lauscher", "stand-in"])
+def shd_dir(request: pytest.FixtureRequest) -> Path:
+    """The real sample when ../shared has it, and the generated stand-in always."""
+    if request.param == "stand-in":
+        return shd.stand_in_dir()
+    return request.getfixturevalue("lauscher")
+
+
+@pytest.mark.parametrize("task_name", ["shd", "shd-adding"])
+def test_accuracy_of_a_constant_answer_is_its_frequency(shd_dir: Path, task_name: str) -> None:
+    """Known accuracies: a model that always answers c scores the frequency of c among each
+    evaluated set's targets, restated here from the files' labels, the authors' validation draw
+    and their pair draws (test_shd_data checks those draws against the library)."""
+    import h5py
+    from test_shd_data import authors_pair_indices
+
+    exp = configs.override(configs.get(f"{task_name}/elm/paper", scale="demo"),
+                           {"data.bin_ms": 100.0, "dt": 100.0})
+    n_valid, n_test, n_train = shd_task.EVAL_SIZES["demo"]
+    with h5py.File(shd_dir / "shd_train.h5") as f:
+        file_labels = np.asarray(f["labels"], np.int64)
+    with h5py.File(shd_dir / "shd_test.h5") as f:
+        test_labels = np.asarray(f["labels"], np.int64)
+    is_valid = np.random.default_rng(0).binomial(1, 0.2, size=len(file_labels)).astype(bool)
+    parts = {"valid": (file_labels[is_valid], n_valid, 0), "test": (test_labels, n_test, 0),
+             "train": (file_labels[~is_valid], n_train, shd_task.TRAIN_EVAL_SEED)}
+    targets = {}
+    for name, (labels, n, seed) in parts.items():
+        if task_name == "shd":
+            targets[name] = labels[:n]
+        else:
+            pairs = list(authors_pair_indices(len(labels), -(-n // 8), seed=seed))
+            first = np.concatenate([a for a, _ in pairs])[:n]
+            second = np.concatenate([b for _, b in pairs])[:n]
+            targets[name] = labels[first] % 10 + labels[second] % 10
+    n_classes = shd.N_CLASSES if task_name == "shd" else shd.N_SUMS
+    task = make_task(exp, shd_dir, seed=0)
+    for answer in (9, 3):
+        m = task.evaluate(ConstantAnswer(answer, n_classes))
+        assert (m["n_valid"], m["n_test"], m["n_train_eval"]) == tuple(
+            len(t) for t in targets.values())
+        for name, t in targets.items():
+            assert m[f"{name}_accuracy"] == pytest.approx(np.mean(t == answer), abs=1e-12), name
+    if task_name == "shd":  # both test sets are balanced: a constant answer is at chance
+        assert m["test_accuracy"] == pytest.approx(1 / 20)
 
 
 def test_eval_dropout_is_optional_and_deterministic(lauscher: Path) -> None:
