@@ -1,8 +1,9 @@
 """The fast recurrence equals the per-step reference, and both equal equation (1).
 
 The independent reference is a NumPy loop written from the equations in the paper and the
-released code (``numpy_elm`` below), sharing no code with ``elm.recurrence``. Comparisons set the matmul precision to "highest"
-explicitly, so they mean the same on accelerators whose default is lower (TF32).
+released code (``numpy_elm`` below), sharing no code with ``elm.recurrence``. Comparisons set
+the matmul precision to "highest" explicitly, so they mean the same on accelerators whose
+default is lower (TF32).
 """
 
 from __future__ import annotations

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from flax import nnx
 
+from elm import count_params
 from elm.data.neuronio import NeuronIODataError, discover, load_file, stand_in_dir
+from elm.experiments import configs
 from elm.experiments.results import ResultsStore
 from elm.experiments.run import curve, parse_overrides, run, run_dir
 
@@ -37,6 +40,11 @@ def test_a_run_writes_a_complete_self_describing_record(tmp_path):
                 "metrics", "curves", "params"):
         assert rec.get(key) is not None, key
     assert rec["config"]["model_args"]["d_m"] == 2 and rec["seed"] == 3
+    small = configs.override(configs.get("neuronio/elm/paper", scale="smoke"), SMALL)
+    assert rec["params"] == count_params(nnx.eval_shape(lambda: small.build(nnx.Rngs(0))))
+    assert rec["curves"]["step"][-1] == 3 and len(rec["curves"]["loss"]) == len(
+        rec["curves"]["step"])
+    assert rec["wall_time_s"] >= rec["train_wall_time_s"] > 0
     assert rec["data"]["stand_in"] is True and "stand-in" in rec["data"]["description"]
     # evaluated as the smoke scale says: the stand-in's first test file, its runs with more than
     # 24 output spikes dropped (counted here from the file); three training steps teach d_m = 2
