@@ -1,18 +1,23 @@
-"""SHD / SHD-Adding task: resumable batches and dropout keys, losses, the dt rule, evaluation on
-the real lauscher samples, the LSTM's recurrent dropout, and the SHD models' parameter counts."""
+"""SHD / SHD-Adding task: resumable batches and dropout keys, losses, the dt rule, evaluation
+(known accuracies of a constant answer, a run on the real lauscher samples), the LSTM's recurrent
+dropout, and the SHD models' parameter counts. Batch, pair and evaluation tests run on the real
+sample when ../shared has it and on the generated stand-in always."""
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
 
+import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import shared_path
 from flax import nnx
+from scipy.special import logsumexp
 from test_baselines import numpy_lstm
+from test_shd_data import authors_pair_indices
 
 import elm
 from elm.baselines import LSTM
@@ -28,6 +33,14 @@ def lauscher() -> Path:
     return shared_path("shd-lauscher")
 
 
+@pytest.fixture(scope="module", params=["shd-lauscher", "stand-in"])
+def shd_dir(request: pytest.FixtureRequest) -> Path:
+    """The real sample when ../shared has it, and the generated stand-in always."""
+    if request.param == "stand-in":
+        return shd.stand_in_dir()
+    return request.getfixturevalue("lauscher")
+
+
 def key_data(key: jax.Array) -> np.ndarray:
     return np.asarray(jax.random.key_data(key))
 
@@ -41,17 +54,22 @@ def same_batch(a, b) -> bool:
 # batches and dropout keys
 
 
-def test_batches_are_deterministic_and_resume_exactly(lauscher: Path) -> None:
+def test_batches_are_deterministic_and_resume_exactly(shd_dir: Path) -> None:
     exp = configs.get("shd-adding/elm/paper", scale="smoke")
-    task = make_task(exp, lauscher, seed=3)
+    task = make_task(exp, shd_dir, seed=3)
     first = list(itertools.islice(task.batches(0), 8))
-    again = list(itertools.islice(make_task(exp, lauscher, seed=3).batches(0), 8))
+    again = list(itertools.islice(make_task(exp, shd_dir, seed=3).batches(0), 8))
     resumed = list(itertools.islice(task.batches(5), 3))
     assert all(same_batch(a, b) for a, b in zip(first, again, strict=True))
     assert all(same_batch(a, b) for a, b in zip(first[5:], resumed, strict=True))
     x, y, _ = first[0]
-    assert x.shape == (exp.train.batch_size, 200, 700) and y.max() <= 18  # 2 x 100 bins, sums
-    other_seed = next(make_task(exp, lauscher, seed=4).batches(0))
+    assert x.shape == (exp.train.batch_size, 200, 700)  # 2 x 100 bins
+    # step 0 is the authors' first pair draw from default_rng(seed) over the training part
+    train = shd.load_split(shd_dir, 10.0).train
+    ((a, b),) = authors_pair_indices(len(train), 1, exp.train.batch_size, seed=3)
+    np.testing.assert_array_equal(y, train.labels[a] % 10 + train.labels[b] % 10)
+    np.testing.assert_array_equal(x, np.concatenate([train.dense(a), train.dense(b)], axis=1))
+    other_seed = next(make_task(exp, shd_dir, seed=4).batches(0))
     assert not np.array_equal(key_data(other_seed[2]), key_data(first[0][2]))
 
 
@@ -86,7 +104,6 @@ def test_losses_are_the_documented_ones(lauscher: Path, model: str) -> None:
     """Cross-entropy of the last output (restated in NumPy) on the inputs after the step's
     input dropout (the step's key split in two: inputs, LSTM recurrent mask); the SNN adds the
     l1 spike penalty of App. B."""
-    from scipy.special import logsumexp
 
     exp = coarse(f"shd/{model}/paper")
     task = make_task(exp, lauscher, seed=0)
@@ -158,22 +175,11 @@ class ConstantAnswer(nnx.Module):
         return jnp.broadcast_to(logits, (*x.shape[:2], self.n_classes))
 
 
-@pytest.fixture(scope="module", params=["shd-lauscher", "stand-in"])
-def shd_dir(request: pytest.FixtureRequest) -> Path:
-    """The real sample when ../shared has it, and the generated stand-in always."""
-    if request.param == "stand-in":
-        return shd.stand_in_dir()
-    return request.getfixturevalue("lauscher")
-
-
 @pytest.mark.parametrize("task_name", ["shd", "shd-adding"])
 def test_accuracy_of_a_constant_answer_is_its_frequency(shd_dir: Path, task_name: str) -> None:
     """Known accuracies: a model that always answers c scores the frequency of c among each
     evaluated set's targets, restated here from the files' labels, the authors' validation draw
     and their pair draws (test_shd_data checks those draws against the library)."""
-    import h5py
-    from test_shd_data import authors_pair_indices
-
     exp = configs.override(configs.get(f"{task_name}/elm/paper", scale="demo"),
                            {"data.bin_ms": 100.0, "dt": 100.0})
     n_valid, n_test, n_train = shd_task.EVAL_SIZES["demo"]
@@ -216,8 +222,8 @@ def test_eval_dropout_is_optional_and_deterministic(lauscher: Path) -> None:
     assert first == second
 
 
-def test_train_eval_pairs_are_fixed_and_from_the_training_part(lauscher: Path) -> None:
-    split = shd.load_split(lauscher, 50.0)
+def test_train_eval_pairs_are_fixed_and_from_the_training_part(shd_dir: Path) -> None:
+    split = shd.load_split(shd_dir, 50.0)
     pairs = shd_task.train_eval_set(split.train, "shd-adding", 20)
     again = shd_task.train_eval_set(split.train, "shd-adding", 20)
     assert len(pairs) == 20 and np.array_equal(pairs.first, again.first)
