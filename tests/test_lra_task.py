@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 from flax import nnx
+from scipy.special import logsumexp
 
 import elm
 from elm.baselines.two_tower import TwoTower, last_output, two_tower
@@ -105,6 +106,35 @@ def test_prediction_depends_only_on_the_real_tokens():
         alone = lra_task.one_hot(batch.x[i:i + 1, :batch.lengths[i]], 25)
         np.testing.assert_allclose(np.asarray(model(alone))[0, -1], logits[i], rtol=1e-5,
                                    atol=1e-6)
+
+
+class EchoLastToken(nnx.Module):
+    """Answers ``token id % n_classes`` for the token just read: its answer at a sequence's last
+    real step is ``x[i, length - 1] % n_classes``, different across examples."""
+
+    def __init__(self, n_classes: int) -> None:
+        self.n_classes = n_classes
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return jax.nn.one_hot(jnp.argmax(x, axis=-1) % self.n_classes, self.n_classes)
+
+
+@pytest.mark.parametrize("limit", [None, 50])
+def test_accuracy_is_known_for_a_model_with_a_known_answer(limit):
+    """The evaluation sorts examples by length and batches them (150 > EVAL_BATCH = 64): the
+    accuracy of an input-dependent answer, restated in NumPy, catches any example scored
+    against another's label, a padded repeat scored, or the wrong subset."""
+    split = padded_split(n=150, width=30, seed=4)
+    split = Split(split.x, np.where(np.arange(150) % 3 == 0, split.x[np.arange(150),
+                                    split.lengths - 1] % 10, split.y), split.lengths)
+    answers = split.x[np.arange(150), split.lengths - 1] % 10
+    idx = (np.arange(150) if limit is None
+           else np.sort(np.random.default_rng(0).permutation(150)[:limit]))  # fixed subset
+    expected = np.mean(answers[idx] == split.y[idx])
+    assert 0.3 < expected < 0.5  # a third of the labels made right by construction, plus luck
+    acc, n, majority = lra_task.accuracy(EchoLastToken(10), split, limit, 25)
+    assert n == len(idx) and acc == pytest.approx(expected, abs=1e-12)
+    assert majority == pytest.approx(np.bincount(split.y[idx]).max() / len(idx), abs=1e-12)
 
 
 def test_one_hot_encoding_and_loss():
@@ -227,8 +257,9 @@ def test_listops_run_on_a_tiny_generated_stand_in(cache, tmp_path):
                  overrides=TINY_LISTOPS, progress=False)
     assert record["status"] == "complete", record.get("error")
     m = record["metrics"]
-    assert 0.0 <= m["test_accuracy"] <= 1.0 and 0.0 <= m["valid_accuracy"] <= 1.0
-    assert m["n_test"] == 16 and m["chance_accuracy"] == 0.1
+    assert m["n_test"] == m["n_valid"] == 16 and m["chance_accuracy"] == 0.1
+    for split in ("valid", "test"):  # right answers counted over exactly the 16 examples
+        assert m[f"{split}_accuracy"] * 16 == pytest.approx(round(m[f"{split}_accuracy"] * 16))
     data = record["data"]
     assert data["stand_in"] and "NOT the LRA release" in data["description"]
     assert data["sizes"] == {"train": 64, "valid": 16, "test": 16} and data["seq_len"] == 24
@@ -247,8 +278,9 @@ def test_text_run_on_real_imdb_reviews(cache, tmp_path):
     assert data["sizes"] == {"train": 1800, "valid": 200, "test": 2000}
     assert data["input_dim"] == 169 and data["seq_len"] == 256
     m = record["metrics"]
-    assert m["n_test"] == configs.EVALUATION["lra"]["smoke"]["test"] and m["eval_subset"]
-    assert 0.0 <= m["test_accuracy"] <= 1.0
+    n = configs.EVALUATION["lra"]["smoke"]["test"]
+    assert m["n_test"] == n and m["eval_subset"]
+    assert m["test_accuracy"] * n == pytest.approx(round(m["test_accuracy"] * n))  # k of n right
 
 
 def test_retrieval_task_on_a_tiny_aan_file(tmp_path):
@@ -268,6 +300,9 @@ def test_retrieval_task_on_a_tiny_aan_file(tmp_path):
     batch = next(task.batches(0))
     assert batch.x2 is not None and batch.x.shape[0] == exp.train.batch_size
     model = exp.build(nnx.Rngs(0))
-    assert np.isfinite(float(task.loss_fn(model, batch)))
+    # the loss is the cross-entropy of the pair logits, restated in NumPy
+    z = np.asarray(lra_task.logits(model, batch, exp.model_args["num_input"]), np.float64)
+    cross_entropy = np.mean(logsumexp(z, axis=-1) - z[np.arange(len(z)), batch.y])
+    assert float(task.loss_fn(model, batch)) == pytest.approx(cross_entropy, rel=1e-5)
     metrics = task.evaluate(model)
     assert metrics["n_test"] == 4 and metrics["chance_accuracy"] == 0.5

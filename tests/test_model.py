@@ -118,9 +118,10 @@ def test_forward_shapes_and_states():
     cfg = small(routing="random", d_tree=2, d_brch=6)
     model = elm.ELM(cfg, rngs=nnx.Rngs(0))
     x = jnp.ones((2, 7, 8))
-    y = model(x)
+    with jax.default_matmul_precision("highest"):  # fast vs per-step path, not TF32 noise
+        y = model(x)
+        y_ref, states = model(x, return_states=True)
     assert y.shape == (2, 7, 3)
-    y_ref, states = model(x, return_states=True)
     assert states.s.shape == (2, 7, 12)
     assert states.branch_input.shape == (2, 7, 2)
     assert states.m.shape == (2, 7, 4)

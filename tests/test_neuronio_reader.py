@@ -277,12 +277,9 @@ def test_sampler_windows_are_exact_transformed_slices(tmp_path, rng):
             np.testing.assert_array_equal(transform_soma(vr[k, start:start + window]), soma[b])
 
 
-def test_sampler_is_deterministic_and_streams(tmp_path, rng, monkeypatch):
+def test_sampler_is_deterministic(tmp_path, rng):
     exp, _ = make_experiment(rng, n_sim=4, seconds=2)
     files = [write(tmp_path / f"sim__{i}.p", exp) for i in range(5)]
-    loads = []
-    real_load = neuronio.load_file
-    monkeypatch.setattr(neuronio, "load_file", lambda p: loads.append(p) or real_load(p))
     runs = []
     for _ in range(2):
         with WindowSampler(files, batch_size=2, window=500, file_load_fraction=0.25, seed=7,
@@ -290,8 +287,47 @@ def test_sampler_is_deterministic_and_streams(tmp_path, rng, monkeypatch):
             runs.append([next(sampler)[0] for _ in range(4)])
     for a, b in zip(*runs, strict=True):
         np.testing.assert_array_equal(a, b)
-    # 4 x 2000 / (2 x 500) x 0.25 = 2 batches per file: 4 batches + prefetch touch <= 5 files
-    assert len(loads) <= 2 * 5
+
+
+def test_sampler_streams_files_one_at_a_time(tmp_path, rng, monkeypatch):
+    """Only the files needed so far are read, never the whole list up front.
+
+    4 runs x 2000 ms / (2 x 500 ms) x 0.25 = 2 batches per file. After n batches were taken,
+    the background thread holds at most ``prefetch`` (2) batches in the queue and one more in
+    hand, so it has read at most ceil((n + 3) / 2) files: 2 of 20 before the first batch,
+    4 after 4 batches. Reads are counted twice, at ``load_file`` and at every ``open`` of one
+    of the files (gzip and lzma open through it too), so a loader that bypasses ``load_file``
+    is caught as well.
+    """
+    import builtins
+
+    exp, _ = make_experiment(rng, n_sim=4, seconds=2)
+    files = [write(tmp_path / f"sim__{i}.p", exp) for i in range(20)]
+    loads, opened = [], set()
+    real_load, real_open = neuronio.load_file, builtins.open
+
+    def counting_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and Path(file).parent == tmp_path:
+            opened.add(Path(file).name)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(neuronio, "load_file", lambda p: loads.append(p) or real_load(p))
+    monkeypatch.setattr(builtins, "open", counting_open)
+
+    def read_at_most(n_taken):
+        bound = -(-(n_taken + 3) // 2)
+        assert len(loads) <= bound, f"{len(loads)} files loaded after {n_taken} batches"
+        assert len(opened) <= bound, f"{sorted(opened)} opened after {n_taken} batches"
+
+    with WindowSampler(files, batch_size=2, window=500, file_load_fraction=0.25, seed=7,
+                       prefetch=2) as sampler:
+        read_at_most(0)
+        for n in range(1, 7):
+            next(sampler)
+            read_at_most(n)
+        assert len(loads) >= 3  # 6 batches came from at least 3 files
+    assert not sampler._thread.is_alive()  # closed: nothing more is read
+    assert set(map(Path, loads)) <= set(files)
 
 
 def test_sampler_reports_bad_files(tmp_path):

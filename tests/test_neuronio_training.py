@@ -40,5 +40,11 @@ def test_branch_elm_trains_and_evaluates_on_the_stand_in():
 
     predict = jax.jit(lambda x: model(x))
     metrics = evaluate_neuronio(lambda x: np.asarray(predict(x)), split.test[:1])
-    assert 0.0 <= metrics["auc"] <= 1.0
-    assert np.isfinite(metrics["soma_rmse_mv"]) and metrics["soma_rmse_mv"] > 0
+    # the protocol's bookkeeping against the file itself: runs with > 24 output spikes dropped
+    _, spikes, _ = neuronio.load_file(split.test[0])
+    assert metrics["n_simulations"] == spikes.shape[0]
+    assert metrics["fraction_simulations_kept"] == np.mean(spikes.sum(axis=1) <= 24)
+    # learned, not chance: this run reaches AUC 0.88 and 15 % explained soma variance, where the
+    # untrained model scores AUC 0.39 and -38 % (worse than predicting the mean)
+    assert metrics["auc"] > 0.7
+    assert metrics["soma_explained_variance_percent"] > 0

@@ -1,31 +1,44 @@
-"""SHD / SHD-Adding task: resumable batches and dropout keys, losses, the dt rule, evaluation on
-the real lauscher samples, the LSTM's recurrent dropout, and the SHD models' parameter counts."""
+"""SHD / SHD-Adding task: resumable batches and dropout keys, losses, the dt rule, evaluation
+(known accuracies of a constant answer, a run on the real lauscher samples), the LSTM's recurrent
+dropout, and the SHD models' parameter counts. Batch, pair and evaluation tests run on the real
+sample when ../shared has it and on the generated stand-in always."""
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
 
+import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import shared_path
 from flax import nnx
+from scipy.special import logsumexp
 from test_baselines import numpy_lstm
+from test_shd_data import authors_pair_indices
 
 import elm
 from elm.baselines import LSTM
 from elm.data import shd
 from elm.experiments import configs
 from elm.experiments.run import run
-from elm.experiments.tasks import last_step_cross_entropy, make_task
+from elm.experiments.tasks import make_task
 from elm.experiments.tasks import shd as shd_task
 
 
 @pytest.fixture(scope="module")
 def lauscher() -> Path:
     return shared_path("shd-lauscher")
+
+
+@pytest.fixture(scope="module", params=["shd-lauscher", "stand-in"])
+def shd_dir(request: pytest.FixtureRequest) -> Path:
+    """The real sample when ../shared has it, and the generated stand-in always."""
+    if request.param == "stand-in":
+        return shd.stand_in_dir()
+    return request.getfixturevalue("lauscher")
 
 
 def key_data(key: jax.Array) -> np.ndarray:
@@ -41,17 +54,22 @@ def same_batch(a, b) -> bool:
 # batches and dropout keys
 
 
-def test_batches_are_deterministic_and_resume_exactly(lauscher: Path) -> None:
+def test_batches_are_deterministic_and_resume_exactly(shd_dir: Path) -> None:
     exp = configs.get("shd-adding/elm/paper", scale="smoke")
-    task = make_task(exp, lauscher, seed=3)
+    task = make_task(exp, shd_dir, seed=3)
     first = list(itertools.islice(task.batches(0), 8))
-    again = list(itertools.islice(make_task(exp, lauscher, seed=3).batches(0), 8))
+    again = list(itertools.islice(make_task(exp, shd_dir, seed=3).batches(0), 8))
     resumed = list(itertools.islice(task.batches(5), 3))
     assert all(same_batch(a, b) for a, b in zip(first, again, strict=True))
     assert all(same_batch(a, b) for a, b in zip(first[5:], resumed, strict=True))
     x, y, _ = first[0]
-    assert x.shape == (exp.train.batch_size, 200, 700) and y.max() <= 18  # 2 x 100 bins, sums
-    other_seed = next(make_task(exp, lauscher, seed=4).batches(0))
+    assert x.shape == (exp.train.batch_size, 200, 700)  # 2 x 100 bins
+    # step 0 is the authors' first pair draw from default_rng(seed) over the training part
+    train = shd.load_split(shd_dir, 10.0).train
+    ((a, b),) = authors_pair_indices(len(train), 1, exp.train.batch_size, seed=3)
+    np.testing.assert_array_equal(y, train.labels[a] % 10 + train.labels[b] % 10)
+    np.testing.assert_array_equal(x, np.concatenate([train.dense(a), train.dense(b)], axis=1))
+    other_seed = next(make_task(exp, shd_dir, seed=4).batches(0))
     assert not np.array_equal(key_data(other_seed[2]), key_data(first[0][2]))
 
 
@@ -82,19 +100,33 @@ def coarse(name: str, bin_ms: float = 100.0) -> configs.Experiment:
 
 
 @pytest.mark.parametrize("model", ["elm", "branch-elm", "lstm", "snn"])
-def test_losses_are_finite(lauscher: Path, model: str) -> None:
+def test_losses_are_the_documented_ones(lauscher: Path, model: str) -> None:
+    """Cross-entropy of the last output (restated in NumPy) on the inputs after the step's
+    input dropout (the step's key split in two: inputs, LSTM recurrent mask); the SNN adds the
+    l1 spike penalty of App. B."""
+
     exp = coarse(f"shd/{model}/paper")
     task = make_task(exp, lauscher, seed=0)
     net = exp.build(nnx.Rngs(0))
     batch = next(task.batches(0))
     loss = float(task.loss_fn(net, batch))
-    assert np.isfinite(loss) and loss > 0
-    if model == "snn":  # CE on the last output plus the l1 spike penalty of App. B
-        x, y, _ = batch
-        out, spikes = net(jnp.asarray(x), return_spikes=True)
-        expected = (last_step_cross_entropy(out, y)
-                    + exp.data["spike_l1"] * jnp.mean(jnp.abs(spikes)))
-        np.testing.assert_allclose(loss, float(expected), rtol=1e-5)
+    x, y, key = batch
+    key_input, key_recurrent = jax.random.split(key)
+    p = exp.train.input_dropout
+    x = shd_task.input_dropout(jnp.asarray(x), key_input, p, exp.data.get("dropout_rescale", True))
+    assert (p > 0) == (model != "snn")
+    penalty = 0.0
+    if model == "snn":
+        out, spikes = net(x, return_spikes=True)
+        penalty = exp.data["spike_l1"] * float(jnp.mean(jnp.abs(spikes)))
+        assert penalty > 0
+    elif model == "lstm":
+        out = net(x, dropout_key=key_recurrent)
+    else:
+        out = net(x)
+    z = np.asarray(out, np.float64)[:, -1]
+    cross_entropy = np.mean(logsumexp(z, axis=-1) - z[np.arange(len(y)), y])
+    np.testing.assert_allclose(loss, cross_entropy + penalty, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,15 +152,65 @@ def test_smoke_run_on_the_real_lauscher_samples(lauscher: Path, tmp_path: Path) 
                  progress=False, checkpoint_every=3)
     assert record["status"] == "complete", record.get("error")
     m = record["metrics"]
-    for split in ("train", "valid", "test"):
-        assert 0.0 <= m[f"{split}_accuracy"] <= 1.0
     sizes = configs.EVALUATION["shd"]["smoke"]
-    assert (m["n_valid"], m["n_test"], m["n_train_eval"]) == (sizes["valid"], sizes["test"],
-                                                              sizes["train"])
+    expected = (sizes["valid"], sizes["test"], sizes["train"])
+    assert (m["n_valid"], m["n_test"], m["n_train_eval"]) == expected
+    for split, n in zip(("valid", "test", "train"), expected, strict=True):
+        # a count of right answers over exactly n pairs (no padded row scored, no batch means);
+        # the values themselves are checked on known answers in the constant-answer test
+        correct = m[f"{split}_accuracy"] * n
+        assert correct == pytest.approx(round(correct), abs=1e-9), (split, correct)
     assert m["eval_dropout"] is False and m["chance"] == pytest.approx(1 / 19)
     data = record["data"]
     assert data["stand_in"] is False and str(lauscher) in data["description"]
     assert data["samples"]["test"] == 180 and data["sequence_bins"] == 200
+
+
+class ConstantAnswer(nnx.Module):
+    """Outputs the same logits at every step: argmax ``answer`` whatever the input."""
+
+    def __init__(self, answer: int, n_classes: int) -> None:
+        self.answer, self.n_classes = answer, n_classes
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        logits = jax.nn.one_hot(self.answer, self.n_classes)
+        return jnp.broadcast_to(logits, (*x.shape[:2], self.n_classes))
+
+
+@pytest.mark.parametrize("task_name", ["shd", "shd-adding"])
+def test_accuracy_of_a_constant_answer_is_its_frequency(shd_dir: Path, task_name: str) -> None:
+    """Known accuracies: a model that always answers c scores the frequency of c among each
+    evaluated set's targets, restated here from the files' labels, the authors' validation draw
+    and their pair draws (test_shd_data checks those draws against the library)."""
+    exp = configs.override(configs.get(f"{task_name}/elm/paper", scale="demo"),
+                           {"data.bin_ms": 100.0, "dt": 100.0})
+    n_valid, n_test, n_train = (exp.evaluation[k] for k in ("valid", "test", "train"))
+    with h5py.File(shd_dir / "shd_train.h5") as f:
+        file_labels = np.asarray(f["labels"], np.int64)
+    with h5py.File(shd_dir / "shd_test.h5") as f:
+        test_labels = np.asarray(f["labels"], np.int64)
+    is_valid = np.random.default_rng(0).binomial(1, 0.2, size=len(file_labels)).astype(bool)
+    parts = {"valid": (file_labels[is_valid], n_valid, 0), "test": (test_labels, n_test, 0),
+             "train": (file_labels[~is_valid], n_train, shd_task.TRAIN_EVAL_SEED)}
+    targets = {}
+    for name, (labels, n, seed) in parts.items():
+        if task_name == "shd":
+            targets[name] = labels[:n]
+        else:
+            pairs = list(authors_pair_indices(len(labels), -(-n // 8), seed=seed))
+            first = np.concatenate([a for a, _ in pairs])[:n]
+            second = np.concatenate([b for _, b in pairs])[:n]
+            targets[name] = labels[first] % 10 + labels[second] % 10
+    n_classes = shd.N_CLASSES if task_name == "shd" else shd.N_SUMS
+    task = make_task(exp, shd_dir, seed=0)
+    for answer in (9, 3):
+        m = task.evaluate(ConstantAnswer(answer, n_classes))
+        assert (m["n_valid"], m["n_test"], m["n_train_eval"]) == tuple(
+            len(t) for t in targets.values())
+        for name, t in targets.items():
+            assert m[f"{name}_accuracy"] == pytest.approx(np.mean(t == answer), abs=1e-12), name
+    if task_name == "shd":  # both test sets are balanced: a constant answer is at chance
+        assert m["test_accuracy"] == pytest.approx(1 / 20)
 
 
 def test_eval_dropout_is_optional_and_deterministic(lauscher: Path) -> None:
@@ -142,8 +224,8 @@ def test_eval_dropout_is_optional_and_deterministic(lauscher: Path) -> None:
     assert first == second
 
 
-def test_train_eval_pairs_are_fixed_and_from_the_training_part(lauscher: Path) -> None:
-    split = shd.load_split(lauscher, 50.0)
+def test_train_eval_pairs_are_fixed_and_from_the_training_part(shd_dir: Path) -> None:
+    split = shd.load_split(shd_dir, 50.0)
     pairs = shd_task.train_eval_set(split.train, "shd-adding", 20)
     again = shd_task.train_eval_set(split.train, "shd-adding", 20)
     assert len(pairs) == 20 and np.array_equal(pairs.first, again.first)
