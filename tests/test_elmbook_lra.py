@@ -129,8 +129,12 @@ def test_tau_s_note_names_the_distance_cue_when_the_best_run_is_below_it():
 def test_no_tau_s_note_at_paper_scale_or_with_one_tau():
     (one, *_) = notes([record(correct=240)])
     assert "Fig S6's runs" not in one
-    (paper, *_) = notes([record(correct=240), fig_s6_point(150.0, 300)], scale="paper")
-    assert "Fig S6's runs" not in paper
+    path_x = [record("pathfinder_x", correct=300, tau_s=150.0, overrides={}),
+              record("pathfinder_x", correct=240, tau_s=30.0, overrides={"tau_s": 30.0})]
+    recs = [record(correct=240), *path_x]
+    assert lra.fig_s6(recs, "paper").taus == [30.0, 150.0]  # Fig S6 on Path-X at paper scale
+    (paper, *_) = notes(recs, scale="paper")
+    assert paper.endswith("(above chance, p = 3.7e-05). ") and "Fig S6's runs" not in paper
 
 
 def test_control_encoding_that_stays_at_chance_is_what_silencing_explains():
