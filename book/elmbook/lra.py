@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -45,7 +45,7 @@ LEVEL = 0.01
 Cell = tuple[str, str]  # (task, model)
 
 
-class _Run:
+class _Run(Protocol):
     """What the grouping reads of a run: a RunSpec or a RunRecord (both have these)."""
 
     experiment: str
