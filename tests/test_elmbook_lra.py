@@ -235,3 +235,12 @@ def test_detail_rows_put_fig_s6_points_last():
                             record(status="failed")])
     assert [r[3].endswith("tau_s=150.0") for r in rows] == [False, True]
     assert rows[1][4:10] == ["600 x 32", "75.0%", "70.5%-79.2%", "50% / 50.0%", "1.3e-24", 400]
+    assert rows[0][3] == "difficulty=curv_contour_length_2, silent_token=0, d_m=32"
+
+
+def test_detail_rows_list_overrides_in_the_spec_order():
+    rec = record(overrides={"train.batch_size": 32, "d_m": 32})  # the store sorts the keys
+    spec = _Spec(rec.experiment, {"d_m": 32, "train.batch_size": 32})
+    spec.run_id = rec.run_id
+    assert lra.detail_rows([rec])[0][3] == "train.batch_size=32, d_m=32"
+    assert lra.detail_rows([rec], [spec])[0][3] == "d_m=32, train.batch_size=32"

@@ -215,8 +215,11 @@ DETAIL_HEADER = ("task", "model", "data", "overrides of the paper's experiment",
                  "test examples", "train s")
 
 
-def detail_rows(records: Iterable[RunRecord]) -> list[list[Any]]:
-    """One row per complete run: Table 1's runs first, then Fig S6's extra points."""
+def detail_rows(records: Iterable[RunRecord], runs: Iterable[Any] = ()) -> list[list[Any]]:
+    """One row per complete run: Table 1's runs first, then Fig S6's extra points. The overrides
+    are listed in the order of ``runs`` (RunSpecs: the sweep spec's order; the store sorts them)
+    where a run is given, else in the record's."""
+    listed = {r.run_id: r.overrides for r in runs}
     records = [rec for rec in records if rec.complete]
     rows = []
     ordered = ([r for r in records if not is_fig_s6_only(r)]
@@ -225,7 +228,7 @@ def detail_rows(records: Iterable[RunRecord]) -> list[list[Any]]:
         acc, n, chance, p = scored(rec)
         lo, hi = lra_task.accuracy_interval(acc, n)
         changes = ", ".join(f"{k.removeprefix('data.')}={v}"
-                            for k, v in rec.overrides.items()) or "-"
+                            for k, v in listed.get(rec.run_id, rec.overrides).items()) or "-"
         rows.append([LABEL[task_of(rec)], MODELS[model_of(rec)], short_data(rec), changes,
                      f"{rec.steps_done} x {rec.batch_size}", f"{acc:.1%}", f"{lo:.1%}-{hi:.1%}",
                      f"{chance:.0%} / {rec.metric('test_majority_share'):.1%}", f"{p:.2g}", n,
