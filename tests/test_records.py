@@ -49,3 +49,24 @@ def test_malformed_records_are_named(change, message):
         message = r"missing \['run_id'\]"
     with pytest.raises(RecordError, match=f"records/x.json: .*{message}"):
         RunRecord.from_json(payload, "records/x.json")
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"metrics": {"auc": 0.503}}, "spike AUC 0.503"),
+    ({"metrics": {"auc": 0.10}}, "spike AUC 0.100"),  # an inverted spike ranking
+    # 19 classes, 256 pairs: chance 0.0526 + 3 SE (0.0418) = 0.0944
+    ({"metrics": {"test_accuracy": 0.09, "n_test": 256, "chance": 1 / 19}}, "within 3 SE"),
+    ({"curves": {"loss": [2.9] + [2.8] * 10}}, "loss never fell"),
+])
+def test_a_run_that_learnt_nothing_is_flagged(change, reason):
+    assert reason in (RunRecord.from_json({**STORED, **change}).collapse or "")
+
+
+@pytest.mark.parametrize("change", [
+    {"metrics": {"auc": 0.93}},
+    {"metrics": {"test_accuracy": 0.10, "n_test": 256, "chance": 1 / 19}},  # 0.10 > 0.0944
+    {"curves": {"loss": [2.9] * 5}},  # too short a curve to call a stall
+    {"status": "diverged", "metrics": None},  # diverged is its own flag
+])
+def test_a_run_that_learnt_is_not_flagged(change):
+    assert RunRecord.from_json({**STORED, **change}).collapse is None

@@ -90,10 +90,8 @@ def tau_s(record: RunRecord) -> float:
 
 
 def loss_steps(record: RunRecord) -> tuple[int, ...]:
-    """The training steps of ``record.losses`` (the record's ``curves.step``; RunRecord keeps
-    only the losses)."""
-    steps = (record.raw.get("curves") or {}).get("step")
-    return tuple(steps) if steps is not None else tuple(range(1, len(record.losses) + 1))
+    """The training steps of ``record.losses`` (1, 2, ... for a record without stored steps)."""
+    return record.loss_steps or tuple(range(1, len(record.losses) + 1))
 
 
 def short_data(record: RunRecord) -> str:

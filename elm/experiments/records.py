@@ -9,11 +9,19 @@ when one is missing, so a chapter fails on a malformed record with a message, no
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 STATUSES = ("complete", "diverged", "failed")
+#: A spike AUC below this has learnt nothing usable (0.5 is chance; far below is a ranking with
+#: the wrong sign, also a collapse of the spike readout).
+COLLAPSED_AUC = 0.55
+#: Standard errors above chance an accuracy must reach to count as learnt.
+CHANCE_SE = 3.0
+#: A loss curve whose last value is at least this fraction of its first never fell.
+STALLED_LOSS = 0.95
 
 
 class RecordError(ValueError):
@@ -107,3 +115,32 @@ class RunRecord:
     @property
     def final_loss(self) -> float:
         return self.losses[-1] if self.losses else float("nan")
+
+    @property
+    def loss_steps(self) -> tuple[int, ...]:
+        """The training steps of :attr:`losses` (the stored curve is down-sampled)."""
+        return tuple((self.raw.get("curves") or {}).get("step", ()))
+
+    @property
+    def collapse(self) -> str | None:
+        """Why a complete run learnt nothing, or None.
+
+        A run can end without a NaN and still have failed: its spike AUC at or below chance
+        (:data:`COLLAPSED_AUC`), its accuracy within :data:`CHANCE_SE` binomial standard errors
+        of chance, or a loss that never fell (:data:`STALLED_LOSS`). Pages flag these like
+        divergences rather than averaging them in silently.
+        """
+        if not self.complete:
+            return None
+        auc = self.metrics.get("auc")
+        if auc is not None and auc < COLLAPSED_AUC:
+            return f"spike AUC {auc:.3f} (chance 0.5)"
+        acc, n = self.metrics.get("test_accuracy"), self.metrics.get("n_test")
+        chance = self.metrics.get("chance_accuracy", self.metrics.get("chance"))
+        if acc is not None and n and chance:
+            bound = chance + CHANCE_SE * math.sqrt(chance * (1 - chance) / n)
+            if acc <= bound:
+                return f"test accuracy {acc:.3f} within {CHANCE_SE:g} SE of chance {chance:.3f}"
+        if len(self.losses) >= 10 and self.losses[-1] >= STALLED_LOSS * self.losses[0]:
+            return f"loss never fell ({self.losses[0]:.3g} -> {self.losses[-1]:.3g})"
+        return None
