@@ -207,10 +207,14 @@ def test_records_of_panels_and_best_metric():
 
 
 def test_table_rows_cover_every_point():
-    records = [record(ELM, {}, 0), record(ELM, {}, 1, auc=0.8), record(ELM, {"d_m": 5}, 0)]
+    records = [record(ELM, {}, 0), record(ELM, {}, 1, auc=0.8), record(ELM, {"d_m": 5}, 0),
+               record(ELM, {"d_m": 5}, 3, auc=0.45)]  # seed 3 collapsed
     rows = ablations.table_rows([ablations.panel("3a")], records)
     assert len(rows) == 2 and all(len(r) == len(ablations.TABLE_HEADER) for r in rows)
-    assert rows[1][2] == "20 (default)" and rows[0][8] in ("yes", "no")
+    col = ablations.TABLE_HEADER.index("collapsed seeds (in the mean)")
+    assert rows[1][2] == "20 (default)" and rows[0][col + 3] in ("yes", "no")
+    assert rows[0][col] == "3" and rows[1][col] == "–"  # named, and kept in the mean
+    assert rows[0][col + 1] == f"{(0.9 + 0.45) / 2:.4f} ± {0.225:.4f}"
 
 
 def test_plan_counts_outcomes_and_lists_missing_runs(tmp_path):

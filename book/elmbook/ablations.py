@@ -336,8 +336,10 @@ def panel_rows(p: Panel, records: Iterable[RunRecord],
 
     Rows come from :func:`elm.experiments.results.summarise` (``n`` complete runs, ``diverged`` and
     ``failed`` counts, ``<metric>_mean`` / ``_std``), plus ``x``, ``default`` (the
-    experiment's own configuration), ``params`` and ``run_ids``; sorted by ``x``. Diverged and
-    failed runs stay in their row's counts: nothing is dropped.
+    experiment's own configuration), ``params``, ``collapsed`` (seeds of complete runs that
+    learnt nothing, :attr:`~elm.experiments.records.RunRecord.collapse`: kept in the mean, and
+    named) and ``run_ids``; sorted by ``x``. Diverged and failed runs stay in their row's
+    counts: nothing is dropped.
     """
     points = [(p.x_of(r.experiment, r.overrides), r) for r in records if p.holds(r)]
     # summarise groups by dotted keys of the stored JSON: each record's tagged with its x
@@ -356,6 +358,7 @@ def panel_rows(p: Panel, records: Iterable[RunRecord],
                                    and is_default(r.experiment, r.overrides) for r in members),
                     "params": params[0] if params else None,
                     "experiment": members[0].experiment,
+                    "collapsed": [r.seed for r in members if r.collapse],
                     "run_ids": [r.run_id for r in members]})
     if p.categorical:
         return sorted(out, key=lambda row: (not row["default"], str(row["x"])))
@@ -646,13 +649,15 @@ def table_rows(panels: Sequence[Panel], records: Sequence[RunRecord]) -> list[li
                     if row["n"] else "–")
             out.append([p.figure, p.label.split(" (")[0], str(row["x"]) +
                          (" (default)" if row["default"] else ""), row["n"], row["diverged"],
-                         row["failed"], auc, "" if row["default"] else
+                         row["failed"], ", ".join(map(str, row["collapsed"])) or "–", auc,
+                         "" if row["default"] else
                          (f"{delta:+.4f}" if np.isfinite(delta) else "–"),
                          "" if row["default"] else beyond, rmse,
                          row["params"] if row["params"] is not None else "–"])
     return out
 
 
-TABLE_HEADER = ["figure", "setting", "value", "runs", "diverged", "failed", "spike AUC",
+TABLE_HEADER = ["figure", "setting", "value", "runs", "diverged", "failed",
+                "collapsed seeds (in the mean)", "spike AUC",
                 "Δ AUC vs default", "beyond default's seed range", "soma RMSE (mV)",
                 "trainable params"]
