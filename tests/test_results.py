@@ -50,7 +50,7 @@ def test_write_read_and_query_by_nested_config(tmp_path):
 
 def test_write_rejects_incomplete_records(tmp_path):
     store = ResultsStore(tmp_path)
-    with pytest.raises(ValueError, match="needs"):
+    with pytest.raises(ValueError, match=r"missing \[.experiment., .seed., .scale.\]"):
         store.write({"run_id": "a", "status": "complete"})
     with pytest.raises(ValueError, match="status"):
         store.write(record("a", status="done"))
