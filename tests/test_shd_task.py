@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import shared_path
 from flax import nnx
 from test_baselines import numpy_lstm
 
@@ -25,8 +24,8 @@ from elm.experiments.training import last_step_cross_entropy
 
 
 @pytest.fixture(scope="module")
-def lauscher() -> Path:
-    return shared_path("shd-lauscher")
+def lauscher(shd_recordings: Path) -> Path:
+    return shd_recordings
 
 
 def key_data(key: jax.Array) -> np.ndarray:
@@ -126,7 +125,8 @@ def test_smoke_run_on_the_real_lauscher_samples(lauscher: Path, tmp_path: Path) 
     assert (m["n_valid"], m["n_test"], m["n_train_eval"]) == shd_task.EVAL_SIZES["smoke"]
     assert m["eval_dropout"] is False and m["chance"] == pytest.approx(1 / 19)
     data = record["data"]
-    assert data["stand_in"] is False and str(lauscher) in data["description"]
+    assert data["stand_in"] is False and data["dir"] == str(lauscher)
+    assert data["description"].startswith("real Heidelberg Digits recordings")
     assert data["samples"]["test"] == 180 and data["sequence_bins"] == 200
 
 

@@ -146,7 +146,7 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     check_time_step(experiment)
     data = experiment.data
     bin_ms, duration = float(data["bin_ms"]), float(data.get("duration_s", 1.0))
-    folder, origin = shd.resolve_data_dir(data_dir)
+    folder, origin = shd.resolve_data_dir(data_dir, scale=experiment.scale)
     split = shd.load_split(folder, bin_ms, duration)
     settings = experiment.train
     p = float(settings.input_dropout)
@@ -205,15 +205,16 @@ def model_label(experiment_name: str) -> str:
     return MODEL_LABELS[experiment_name.split("/")[1]]
 
 
-def adding_sample(data_dir: Any = None, pair: int = 0, duration_s: float = 1.0
-                  ) -> dict[str, Any]:
+def adding_sample(data_dir: Any = None, pair: int = 0, duration_s: float = 1.0, *,
+                  scale: str | None = None) -> dict[str, Any]:
     """The raw spikes of one SHD-Adding input (Fig 5a): pair ``pair`` of the first batch of the
     authors' fixed test pairs, each digit cut at ``duration_s``, the second shifted by it.
 
     Returns ``times`` (s), ``units``, ``boundary`` (s), the two ``labels`` (0-19), their
-    ``target`` sum, the file ``rows`` and the data ``provenance`` line.
+    ``target`` sum, the file ``rows`` and the data ``provenance`` line. `scale` picks the data
+    as the runs do (:func:`elm.data.shd.resolve_data_dir`: the stand-in at ``"smoke"``).
     """
-    folder, origin = shd.resolve_data_dir(data_dir)
+    folder, origin = shd.resolve_data_dir(data_dir, scale=scale)
     rec = shd.read(folder / shd.TEST_FILE)
     first, second = shd.adding_pairs(len(rec), 1, shd.BATCH_SIZE, 0)
     rows = (int(first[pair]), int(second[pair]))

@@ -1,0 +1,92 @@
+"""Where the data that ships with the repository lives, the cache, and compressed files.
+
+Three levels of data serve every family (``data/README.md``):
+
+1. **real subsets shipped with the repository** under ``data/`` (the authors' released models in
+   ``data/elmneuron-pretrained/``, 680 real Heidelberg Digits recordings in ``data/shd/``);
+2. **offline stand-ins** made by our own code (committed or generated into the cache);
+3. **the full datasets**, fetched and verified by ``python -m elm.data.fetch``, and pointed at with
+   a ``data_dir`` argument or ``$ELM_DATA_DIR``.
+
+The shipped folders are found beside the package (``<checkout>/data``); an installation without a
+checkout has none, and the readers then fall back as their ``resolve_*`` functions say.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import lzma
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+#: ``data/`` of the checkout this package was imported from.
+REPOSITORY_DATA = Path(__file__).resolve().parents[2] / "data"
+
+#: Compressed suffixes that :func:`unpacked` opens, with their stdlib openers.
+COMPRESSED = {".xz": lzma.open, ".gz": gzip.open}
+
+
+def cache_dir() -> Path:
+    """The cache folder: ``$ELM_CACHE_DIR``, else ``$XDG_CACHE_HOME/elm``, else ``~/.cache/elm``.
+
+    Created on first use; when it cannot be created (read-only home), a per-user folder in the
+    system's temporary directory is used instead.
+    """
+    env = os.environ.get("ELM_CACHE_DIR")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    folder = Path(env) if env else (Path(xdg) / "elm" if xdg else Path.home() / ".cache" / "elm")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        user = os.environ.get("USER") or str(os.getuid() if hasattr(os, "getuid") else "user")
+        folder = Path(tempfile.gettempdir()) / f"elm-cache-{user}"
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_compressed(path: str | Path) -> bool:
+    return Path(path).suffix in COMPRESSED
+
+
+def unpacked(path: str | Path, cache: str | Path | None = None) -> Path:
+    """The uncompressed copy of ``path`` (``.xz`` or ``.gz``), made once in the cache.
+
+    The copy is named after the SHA-256 of the compressed file (so a changed file gets a new
+    copy, and an unchanged one is never unpacked twice) and lives in
+    ``<cache>/unpacked/<first 16 hex digits>-<name without suffix>``. It is written to a
+    temporary name in the same folder and renamed into place, so an interrupted unpack (or two
+    processes unpacking at once) never leaves a partial file under the final name. A corrupt
+    archive raises the decompressor's error (``lzma.LZMAError``, ``gzip.BadGzipFile``,
+    ``EOFError``) and leaves nothing behind.
+    """
+    path = Path(path)
+    opener = COMPRESSED.get(path.suffix)
+    if opener is None:
+        raise ValueError(f"{path}: not a compressed file (suffixes: {sorted(COMPRESSED)})")
+    folder = Path(cache) if cache is not None else cache_dir() / "unpacked"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{sha256(path)[:16]}-{path.stem}"
+    if target.is_file():
+        return target
+    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out, opener(path, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
