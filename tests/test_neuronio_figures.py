@@ -60,7 +60,8 @@ def test_released_points_are_the_authors_eval_results(pretrained_dir):
     for axis, n_layer in (("params", 14), ("flops", 0)):
         fig = nf.plot_scaling([], axis, released=points)
         handles, labels = fig.axes[1].get_legend_handles_labels()
-        label = f"Branch-ELM ({nf.RELEASED_LABEL})"
+        label = nf.RELEASED_LEGEND
+        assert " ".join(label.split()) == f"Branch-ELM: {nf.RELEASED_LABEL}"
         assert (label in labels) == bool(n_layer)
         if n_layer:
             assert len(handles[labels.index(label)].get_xdata()) == n_layer

@@ -57,6 +57,7 @@ def test_verdicts_hold_fail_and_stay_undecided():
     ahead = v["SHD-Adding: the ELM is ahead of the LSTM at small bins"]
     assert ahead.verdict == "holds" and ahead.ours.startswith("20 ms: 0.40 vs 0.06")
     assert "10 ms: 0.80 vs 0.15" in ahead.paper  # Table S9, from the reference data
+    assert ahead.paper.endswith("20 ms: 0.79 vs 0.60")  # and at the bin we compared
     assert v["SHD-Adding: smaller bins cost the LSTM more accuracy than the ELM"].verdict == "holds"
     assert v["SHD-Adding: the spiking network does not learn the task (stays at chance)"
              ].verdict == "holds"

@@ -73,6 +73,7 @@ _TINY_ROWS = {"LIF": "classic LIF", "simplest ELM": "simplest ELM"}
 #: released Branch-ELMs (``eval_results.csv``), neither the paper's tables nor our runs.
 RELEASED_LABEL = "authors' released models, their evaluation on NeuronIO"
 RELEASED_STYLE = ("black", "x")
+RELEASED_LEGEND = "Branch-ELM: authors' released\nmodels, their evaluation\non NeuronIO"
 
 
 # --------------------------------------------------------------------------------------------
@@ -616,7 +617,7 @@ def plot_scaling(rows: Sequence[Mapping[str, Any]], axis: str = "params", *,
         x = [_x_of(p, axis) for p in shown]
         for ax, attr in ((ax_v, "rmse"), (ax_s, "auc")):
             ax.plot(x, [getattr(p, attr) for p in shown], color=color, marker=marker, ms=5,
-                    lw=0.6, ls=":", label=f"Branch-ELM ({RELEASED_LABEL})")
+                    lw=0.6, ls=":", label=RELEASED_LEGEND)
     ax_s.axhline(AUC_THRESHOLD, color="black", lw=0.6, ls=":",
                  label=f"{AUC_THRESHOLD} AUC (Beniaguev et al.)")
     xlabel = ("trainable parameters" if axis == "params"

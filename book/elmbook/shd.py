@@ -104,9 +104,9 @@ def _ahead(acc: Mapping[tuple[str, str, float], Acc], paper: Mapping[str, Any], 
                   and (dataset, b, k[2]) in acc)
     paper_bins = sorted(k[1] for k in paper.get(dataset, {}) if k[0] == LABELS[a]
                         and (LABELS[b], k[1]) in paper[dataset])
-    small = [p for p in paper_bins if p <= 10]
+    shown = {p for p in paper_bins if p <= 10} | ({bins[0]} & set(paper_bins) if bins else set())
     paper_text = "; ".join(f"{p:g} ms: {_fmt(_paper(paper, dataset, a, p))} vs "
-                           f"{_fmt(_paper(paper, dataset, b, p))}" for p in small)
+                           f"{_fmt(_paper(paper, dataset, b, p))}" for p in sorted(shown))
     if not bins:
         return ClaimVerdict(claim, paper_text, "not run at this scale", "undecided")
     bin_ms = bins[0]
