@@ -1,12 +1,16 @@
-"""Shared fixtures: where the real data samples for tests live (outside the repository).
+"""Shared fixtures: where the real data samples for tests live.
 
-Real data for tests lives outside the repository, in ``../shared/data`` next to the checkout
-(override with ``ELM_SHARED_DATA``). Tests that need it skip with a clear reason when absent.
+Real data for tests lives in ``../shared/data`` next to the checkout (override with
+``ELM_SHARED_DATA``); tests that need it skip with a clear reason when absent. Two real sets ship
+with the repository (``data/elmneuron-pretrained/``, ``data/shd/``): their fixtures use the shared
+copy when there is one and the repository's copy otherwise, so they run in a clean clone.
 """
 
 from __future__ import annotations
 
+import lzma
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,4 +30,21 @@ def shared_path(*parts: str) -> Path:
 
 @pytest.fixture
 def pretrained_dir() -> Path:
-    return shared_path("elmneuron-pretrained")
+    """The released models: ``../shared/data/elmneuron-pretrained``, else the repository's copy."""
+    shared = SHARED_DATA / "elmneuron-pretrained"
+    return shared if shared.is_dir() else REPO / "data" / "elmneuron-pretrained"
+
+
+@pytest.fixture(scope="session")
+def shd_recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the 680 real recordings as plain ``shd_train.h5`` / ``shd_test.h5``:
+    ``../shared/data/shd-lauscher``, else the repository's ``data/shd/*.h5.xz`` unpacked here."""
+    shared = SHARED_DATA / "shd-lauscher"
+    if shared.is_dir():
+        return shared
+    folder = tmp_path_factory.mktemp("shd-lauscher")
+    for name in ("shd_train.h5", "shd_test.h5"):
+        packed = REPO / "data" / "shd" / f"{name}.xz"
+        with lzma.open(packed) as src, open(folder / name, "wb") as out:
+            shutil.copyfileobj(src, out)
+    return folder

@@ -75,20 +75,22 @@ def test_notebook_runs_at_smoke_scale(path, tmp_path):
 
 @pytest.mark.slow
 def test_shd_chapter_runs_on_real_spike_recordings(tmp_path, monkeypatch):
-    """The SHD chapter on real Heidelberg Digits recordings in the SHD format (the shd-lauscher
-    sample, found through ELM_DATA_DIR as a reader's real SHD would be), not only on the
-    stand-in: the reader, the pairs and every figure see real data."""
-    from conftest import shared_path
-
-    monkeypatch.setenv("ELM_DATA_DIR", str(shared_path("shd-lauscher")))
+    """The SHD chapter on the real Heidelberg Digits recordings shipped in data/shd/ (passed as
+    data_dir, as a reader's real SHD would be; smoke alone would use the stand-in), so the
+    reader of the compressed files, the pairs and every figure see real data."""
+    monkeypatch.delenv("ELM_DATA_DIR", raising=False)
     out = tmp_path / "05.ipynb"
     papermill.execute_notebook(
         str(REPO / "book" / "05_remembering_digits.ipynb"), str(out),
-        parameters={"scale": "smoke", "out_dir": str(tmp_path / "results")},
+        parameters={"scale": "smoke", "out_dir": str(tmp_path / "results"),
+                    "data_dir": str(REPO / "data" / "shd")},
         cwd=str(REPO / "book"), kernel_name="python3", progress_bar=False,
     )
-    text = out.read_text()
-    assert "SHD files in" in text and "stand-in, generated" not in text  # provenance of records
+    outputs = "\n".join(str(o) for cell in nbformat.read(out, as_version=4).cells
+                        for o in cell.get("outputs", []))
+    assert ("real Heidelberg Digits recordings (680, lauscher-encoded subset; not the official "
+            "SHD)") in outputs and "stand-in, generated" not in outputs  # provenance of records
+    assert str(REPO / "data") not in outputs  # captions name the data, not a folder
 
 
 @pytest.mark.slow

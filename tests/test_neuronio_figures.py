@@ -36,6 +36,39 @@ def test_every_neuronio_experiment_has_a_family():
             nf.family_of(bad)
 
 
+def test_released_points_are_the_authors_eval_results(pretrained_dir):
+    """The third layer of Fig 2 / Table S5 holds the authors' numbers from eval_results.csv
+    (read here with the csv module, independently), never ours or the paper's tables."""
+    import csv
+
+    with open(pretrained_dir / "eval_results.csv", newline="") as f:
+        raw = {int(r["model_config.num_memory"]): r for r in csv.DictReader(f)}
+    points = nf.released_points(pretrained_dir)
+    assert [nf.size_value(p.size) for p in points] == [1, 2, 3, 5, 7, 10, 15, 20, 25, 30, 40,
+                                                       50, 75, 100]
+    for p in points:
+        r = raw[nf.size_value(p.size)]
+        assert p.family == "Branch-ELM" and p.flops is None and p.auc_std is None
+        assert p.params == int(r["model_stats.model_param_count"])
+        assert p.auc == float(r["test_results.AUC"])
+        assert p.rmse == float(r["test_results.soma_RMSE"])
+    p20 = next(p for p in points if p.size == "d_m=20")
+    assert (p20.params, round(p20.auc, 4), round(p20.rmse, 3)) == (8002, 0.9922, 0.638)
+    header, body = nf.released_table(pretrained_dir)
+    row20 = next(r for r in body if r[0] == 20)
+    assert row20[header.index("AUC: Table S5")] == "0.9924 ± 0.0002"  # the paper's, beside
+    assert next(r for r in body if r[0] == 1)[header.index("AUC: Table S5")] == "–"
+    for axis, n_layer in (("params", 14), ("flops", 0)):
+        fig = nf.plot_scaling([], axis, released=points)
+        handles, labels = fig.axes[1].get_legend_handles_labels()
+        label = nf.RELEASED_LEGEND
+        assert " ".join(label.split()) == f"Branch-ELM: {nf.RELEASED_LABEL}"
+        assert (label in labels) == bool(n_layer)
+        if n_layer:
+            assert len(handles[labels.index(label)].get_xdata()) == n_layer
+        plt.close(fig)
+
+
 def test_paper_points_come_from_the_reference_tables():
     counts = {f: len(nf.paper_points(f)) for f in nf.FAMILIES}
     assert counts == {"Branch-ELM": 7, "ELM": 8, "LSTM": 6, "TCN": 0, "LIF": 1,

@@ -1,8 +1,9 @@
 """The authors' released models load and reproduce their golden outputs.
 
-Fixtures: ``../shared/data/elmneuron-pretrained/golden/`` (outputs of the authors' PyTorch code
-in float32 and float64; see the README there). Tolerances: 1e-4 max abs in float32, 1e-9 in x64,
-with the matmul precision set to "highest" (GPUs may default to TF32).
+Fixtures: ``data/elmneuron-pretrained/golden/`` of the repository (or the same folder under
+``../shared/data/``): outputs of the authors' PyTorch code in float32 and float64 (see the README
+there). Tolerances: 1e-4 max abs in float32, 1e-9 in x64, with the matmul precision set to
+"highest" (GPUs may default to TF32).
 """
 
 from __future__ import annotations

@@ -9,9 +9,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import shared_path
 
-from elm.data import shd, shd_standin
+from elm.data import paths, shd, shd_standin
 from elm.data.shd import SHDDataError
 
 # --------------------------------------------------------------------------------------------
@@ -19,8 +18,8 @@ from elm.data.shd import SHDDataError
 
 
 @pytest.fixture(scope="module")
-def lauscher() -> Path:
-    return shared_path("shd-lauscher")
+def lauscher(shd_recordings: Path) -> Path:
+    return shd_recordings
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +31,7 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.delenv("ELM_DATA_DIR", raising=False)
         folder = shd.stand_in_dir()
         assert folder.parents[1] == cache
-        resolved, origin = shd.resolve_data_dir()
+        resolved, origin = shd.resolve_data_dir(scale="smoke")
     assert resolved == folder
     assert "stand-in" in origin and "seed 0" in origin
     return folder
@@ -167,7 +166,9 @@ def test_split_samples_equal_the_file(split: shd.Split, shd_dir: Path) -> None:
     np.testing.assert_array_equal(split.valid.dense(np.arange(5)), X[rows])
     np.testing.assert_array_equal(split.valid.labels[:5], labels[rows])
     np.testing.assert_array_equal(split.train.speakers, speakers[split.train.rows])
-    assert str(shd_dir) in split.provenance
+    # the provenance names the data, never a folder on the reader's machine
+    assert split.provenance.startswith(("real Heidelberg Digits recordings", "stand-in"))
+    assert str(shd_dir) not in split.provenance
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,20 +372,82 @@ def test_resolve_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lausc
                           standin: Path) -> None:
     monkeypatch.delenv("ELM_DATA_DIR", raising=False)
     folder, origin = shd.resolve_data_dir(lauscher)
-    assert folder == lauscher and "SHD files in" in origin and "500 train / 180 test" in origin
+    assert folder == lauscher and origin == ("real Heidelberg Digits recordings (lauscher-encoded, "
+                                             "not the official SHD); 500 train / 180 test samples")
+    assert str(lauscher) not in origin  # provenance names the data, never a folder
     (tmp_path / "shd").mkdir()
     for name in ("shd_train.h5", "shd_test.h5"):
         write_h5(tmp_path / "shd" / name, GOOD["times"], GOOD["units"], GOOD["labels"])
     monkeypatch.setenv("ELM_DATA_DIR", str(tmp_path))
-    assert shd.resolve_data_dir()[0] == tmp_path / "shd"
+    assert shd.resolve_data_dir() == (tmp_path / "shd",
+                                      "SHD-format files; 2 train / 2 test samples")
     assert shd.resolve_data_dir(tmp_path)[0] == tmp_path / "shd"
+    assert shd.resolve_data_dir(scale="smoke")[0] == tmp_path / "shd"  # a set ELM_DATA_DIR wins
     with pytest.raises(SHDDataError, match=r"no shd_train\.h5 and shd_test\.h5"):
         shd.resolve_data_dir(tmp_path / "shd" / "nothing")
+    # an ELM_DATA_DIR without the files warns and falls back: to the shipped recordings, or to
+    # the stand-in at smoke scale
     monkeypatch.setenv("ELM_DATA_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("ELM_CACHE_DIR", str(standin.parents[1]))
     with pytest.warns(UserWarning, match="stand-in"):
         folder, origin = shd.resolve_data_dir()
-    assert folder == standin and "NOT the real SHD" in origin
+    assert folder == shd.SHIPPED_DIR and origin.startswith(shd.SHIPPED_PROVENANCE)
+    with pytest.warns(UserWarning, match="stand-in"):
+        folder, origin = shd.resolve_data_dir(scale="smoke")
+    assert folder == standin and "NOT the real SHD" in origin and str(standin) not in origin
+
+
+# --------------------------------------------------------------------------------------------
+# the recordings shipped with the repository (data/shd/, xz-compressed)
+
+#: SHA-256 of the unpacked files (data/shd/README.md), independent of our reader.
+SHIPPED_SHA256 = {
+    "shd_train.h5": "63a0773e7014f35e06586fae7200699e32193267a7c3a5ccbedd2f3152851c1b",
+    "shd_test.h5": "c999f4c6a14e0f104302d3bbbfe1f21f7a49053e05420bfbf4198ebc43bb6903",
+}
+
+
+def test_shipped_recordings_are_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ELM_DATA_DIR", raising=False)
+    folder, origin = shd.resolve_data_dir()
+    assert folder == shd.SHIPPED_DIR == paths.REPOSITORY_DATA / "shd"
+    assert origin == ("real Heidelberg Digits recordings (680, lauscher-encoded subset; not the "
+                      "official SHD); 500 train / 180 test samples")
+    assert sorted(p.name for p in folder.glob("*.h5*")) == ["shd_test.h5.xz", "shd_train.h5.xz"]
+
+
+def test_compressed_files_read_like_the_plain_ones(tmp_path: Path, lauscher: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELM_CACHE_DIR", str(tmp_path / "cache"))
+    for name, digest in SHIPPED_SHA256.items():
+        packed = shd.SHIPPED_DIR / f"{name}.xz"
+        plain = paths.unpacked(packed)
+        assert plain.parent == tmp_path / "cache" / "unpacked"
+        assert paths.sha256(plain) == digest  # byte for byte the encoded files
+        assert plain.name == f"{paths.sha256(packed)[:16]}-{name}"  # keyed by the packed file
+        a, b = shd.read(packed), shd.read(lauscher / name)
+        for field in ("times", "units", "offsets", "labels", "speakers"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        assert a.path == packed and a.times.dtype == np.float32
+        # the plain name finds the compressed file beside it
+        assert shd.read(shd.SHIPPED_DIR / name).path == packed
+    # a second read reuses the cached copy; nothing else is left in the cache folder
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "unpacked").iterdir()}
+    shd.read(shd.SHIPPED_DIR / "shd_test.h5.xz")
+    after = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "unpacked").iterdir()}
+    assert before == after and len(after) == 2
+
+
+def test_a_damaged_compressed_file_is_a_clear_error(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELM_CACHE_DIR", str(tmp_path / "cache"))
+    data = (shd.SHIPPED_DIR / "shd_test.h5.xz").read_bytes()
+    bad = tmp_path / "shd_test.h5.xz"
+    bad.write_bytes(data[: len(data) // 2])  # truncated, as by an interrupted copy
+    with pytest.raises(SHDDataError, match="could not decompress") as err:
+        shd.read(bad)
+    assert str(bad) in str(err.value) and "data/README.md" in str(err.value)
+    assert list((tmp_path / "cache" / "unpacked").iterdir()) == []  # no partial file left
 
 
 # --------------------------------------------------------------------------------------------

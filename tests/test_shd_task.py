@@ -13,7 +13,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import shared_path
 from flax import nnx
 from scipy.special import logsumexp
 from test_baselines import numpy_lstm
@@ -29,8 +28,8 @@ from elm.experiments.tasks import shd as shd_task
 
 
 @pytest.fixture(scope="module")
-def lauscher() -> Path:
-    return shared_path("shd-lauscher")
+def lauscher(shd_recordings: Path) -> Path:
+    return shd_recordings
 
 
 @pytest.fixture(scope="module", params=["shd-lauscher", "stand-in"])
@@ -162,7 +161,8 @@ def test_smoke_run_on_the_real_lauscher_samples(lauscher: Path, tmp_path: Path) 
         assert correct == pytest.approx(round(correct), abs=1e-9), (split, correct)
     assert m["eval_dropout"] is False and m["chance"] == pytest.approx(1 / 19)
     data = record["data"]
-    assert data["stand_in"] is False and str(lauscher) in data["description"]
+    assert data["stand_in"] is False and data["dir"] == str(lauscher)
+    assert data["description"].startswith("real Heidelberg Digits recordings")
     assert data["samples"]["test"] == 180 and data["sequence_bins"] == 200
 
 

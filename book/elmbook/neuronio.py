@@ -38,6 +38,7 @@ from sklearn.metrics import roc_curve
 
 from elm.counting import count_flops, count_params
 from elm.data import neuronio
+from elm.data import released as released_data
 from elm.experiments import configs
 from elm.experiments.neuronio_eval import IGNORE_START_MS, MAX_SPIKES_PER_SIM, neuronio_predictions
 from elm.experiments.results import Record
@@ -66,6 +67,11 @@ PAPER_TABLES = {"Branch-ELM": "table_s5_branch_elm_neuronio", "ELM": "table_s6_e
 #: The protocol's true-positive rates at low false-positive rates (Fig 4c), per run record.
 TP_METRICS = ("tp_at_fp_0.0025", "tp_at_fp_0.01")
 _TINY_ROWS = {"LIF": "classic LIF", "simplest ELM": "simplest ELM"}
+#: Label and style of the third layer of Fig 2 / Table S5: the authors' own evaluation of their
+#: released Branch-ELMs (``eval_results.csv``), neither the paper's tables nor our runs.
+RELEASED_LABEL = "authors' released models, their evaluation on NeuronIO"
+RELEASED_STYLE = ("black", "x")
+RELEASED_LEGEND = "Branch-ELM: authors' released\nmodels, their evaluation\non NeuronIO"
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,6 +159,35 @@ def paper_points(family: str) -> list[PaperPoint]:
                            r["spike_auc"], None)
                 for r in _table_s4() if r["model"].startswith(_TINY_ROWS[family])]
     return []
+
+
+def released_points(pretrained_dir: str | Path | None = None) -> list[PaperPoint]:
+    """The authors' released Branch-ELMs as points (family ``"Branch-ELM"``, size ``d_m=k``):
+    their ``model_param_count`` and their test soma RMSE (mV) and spike AUC from
+    ``eval_results.csv`` (:func:`elm.data.released.eval_results`). Their numbers, one model per
+    size (no seed spread), no FLOPs (the authors give none)."""
+    return [PaperPoint("Branch-ELM", f"d_m={r['d_m']}", float(r["params"]), None,
+                       float(r["soma_rmse"]), None, float(r["auc"]), None)
+            for r in released_data.eval_results(pretrained_dir, "test")]
+
+
+def released_table(pretrained_dir: str | Path | None = None
+                   ) -> tuple[list[str], list[list[Any]]]:
+    """The authors' evaluation of their released models beside Table S5, per released d_m:
+    their parameter count, test spike AUC, TP rate at 1 % FP and soma RMSE, with the paper's
+    Table S5 row where it has one ("–" otherwise). Returns header and rows."""
+    s5 = {size_value(p.size): p for p in paper_points("Branch-ELM")}
+    header = ["d_m", "params: release", "params: Table S5", "test AUC: release",
+              "AUC: Table S5", "TP @ 1% FP: release", "test RMSE (mV): release",
+              "RMSE: Table S5", "run (authors')"]
+    body = []
+    for r in released_data.eval_results(pretrained_dir, "test"):
+        p = s5.get(int(r["d_m"]))
+        body.append([r["d_m"], f"{r['params']:,}", f"{p.params:,.0f}" if p else "–",
+                     f"{r['auc']:.4f}", plots.mean_std(p.auc, p.auc_std, 4) if p else "–",
+                     f"{r['tp_at_fp_0.01']:.3f}", f"{r['soma_rmse']:.3f}",
+                     plots.mean_std(p.rmse, p.rmse_std) if p else "–", r["name"]])
+    return header, body
 
 
 def _table_s4() -> list[dict[str, Any]]:
@@ -516,11 +551,13 @@ def _title(fig: Figure, text: str) -> None:
 
 def plot_scaling(rows: Sequence[Mapping[str, Any]], axis: str = "params", *,
                  families: Sequence[str] = FAMILIES, title: str = "",
-                 paper: bool = True) -> Figure:
+                 paper: bool = True, released: Sequence[PaperPoint] = ()) -> Figure:
     """Fig 2b,c (``axis="params"``) or Fig S1 (``axis="flops"``): voltage RMSE and spike AUC of
     every family against trainable parameters or FLOPs (log x), ours in colour (mean, with
     the seed std as error bar when there are several seeds), the paper's Tables S4–S7 in grey,
-    and the 0.991 AUC threshold."""
+    and the 0.991 AUC threshold. ``released`` (:func:`released_points`) adds a third layer,
+    labelled :data:`RELEASED_LABEL`: the authors' evaluation of their released models (points
+    without FLOPs are left out on the FLOPs axis)."""
     if axis not in ("params", "flops"):
         raise ValueError(f"axis must be 'params' or 'flops', got {axis!r}")
     fig, (ax_v, ax_s) = plt.subplots(1, 2, figsize=(8.0, 3.4))
@@ -544,6 +581,14 @@ def plot_scaling(rows: Sequence[Mapping[str, Any]], axis: str = "params", *,
                 ax.errorbar(x, y, yerr=err, color=plots.PAPER_COLOR, marker=marker, ms=4,
                             lw=0.8, ls="--" if len(points) > 1 else "none", capsize=2,
                             mfc="white", label=f"{family} (paper)")
+    shown = sorted((p for p in released if _x_of(p, axis) is not None),
+                   key=lambda p: _x_of(p, axis) or 0.0)
+    if shown:
+        color, marker = RELEASED_STYLE
+        x = [_x_of(p, axis) for p in shown]
+        for ax, attr in ((ax_v, "rmse"), (ax_s, "auc")):
+            ax.plot(x, [getattr(p, attr) for p in shown], color=color, marker=marker, ms=5,
+                    lw=0.6, ls=":", label=RELEASED_LEGEND)
     ax_s.axhline(reference.AUC_THRESHOLD, color="black", lw=0.6, ls=":",
                  label=f"{reference.AUC_THRESHOLD} AUC (Beniaguev et al.)")
     xlabel = ("trainable parameters" if axis == "params"

@@ -20,10 +20,10 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from elm.data import paths
 from elm.data.lra_common import generated_record, mark_generated
 from elm.data.lra_pathfinder import draw_pathfinder, generate_pathfinder
 from elm.data.lra_text import LISTOPS_FILES, OPERATORS, apply_operator
-from elm.data.paths import cache_root
 
 P_OPERATOR = 0.25  # LRA: a node is a digit with probability 1 - VALUE_P = 0.75
 
@@ -134,7 +134,7 @@ def stand_in_dir(task: str, cache_dir: str | Path | None = None) -> Path:
     """Where the generated stand-in of `task` lives: ``<cache>/lra/<release folder name>``."""
     if task not in STAND_INS:
         raise KeyError(f"no generator for {task!r}; generated stand-ins: {sorted(STAND_INS)}")
-    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    root = Path(cache_dir) if cache_dir is not None else paths.cache_dir()
     return root / "lra" / STAND_INS[task][0]
 
 

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from elm.data.paths import cache_root
+from elm.data import paths
 
 MECHANISM_DIR = Path(__file__).with_name("neuronio_mechanisms")
 N_SITES = 639  # excitatory sites = inhibitory sites = segments of the real cell
@@ -95,7 +95,7 @@ def mechanism_library(cache_dir: Path | None = None) -> Path:
     for mod in mods:
         digest.update(mod.name.encode() + mod.read_bytes())
     # compiled into the cache, never the source tree, so git stays clean
-    root = (cache_dir or cache_root()) / "neuronio_mechanisms" / digest.hexdigest()[:16]
+    root = (cache_dir or paths.cache_dir()) / "neuronio_mechanisms" / digest.hexdigest()[:16]
     if not root.exists():
         root.parent.mkdir(parents=True, exist_ok=True)
         build = Path(tempfile.mkdtemp(dir=root.parent, prefix="build-"))

@@ -1,21 +1,44 @@
-"""Where datasets are found, in one place for every family.
+"""Where datasets are found, in one place for every family: the shipped data, the cache, and
+compressed files.
 
-Every reader resolves its folder the same way and returns a :class:`DataSource` (the folder and
-the line that describes the data on a page), so a figure never has to guess what it was made
-from. The order, for every family: the ``data_dir`` a caller passes, then ``$ELM_DATA_DIR/<family>``
-(the layout ``python -m elm.data.fetch`` writes), then the real subset or stand-in that ships in
-the repository's ``data/`` folder (:func:`repository_data`, present when ``elm`` runs from a
-checkout), then a stand-in generated into :func:`cache_root`.
+Three levels of data serve every family (``data/README.md``):
+
+1. **real subsets shipped with the repository** under ``data/`` (the authors' released models in
+   ``data/elmneuron-pretrained/``, 680 real Heidelberg Digits recordings in ``data/shd/``);
+2. **offline stand-ins** made by our own code (committed in ``data/`` or generated into the
+   cache);
+3. **the full datasets**, fetched and verified by ``python -m elm.data.fetch``, and pointed at with
+   a ``data_dir`` argument or ``$ELM_DATA_DIR``.
+
+Every reader resolves its folder in the same order (the ``data_dir`` a caller passes, then
+``$ELM_DATA_DIR/<family>``, then the shipped folder, then a stand-in) and returns a
+:class:`DataSource`: the folder and the line that describes the data on a page, so a figure
+never has to guess what it was made from. The shipped folders are found beside the package
+(:func:`repository_data`, ``<checkout>/data``); an installation without a checkout has none, and
+the readers then fall back as their ``resolve_*`` functions say.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import lzma
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
+#: ``data/`` of the checkout this package was imported from.
+REPOSITORY_DATA = Path(__file__).resolve().parents[2] / "data"
+
 DATA_ENV = "ELM_DATA_DIR"
 CACHE_ENV = "ELM_CACHE_DIR"
+
+#: Compressed suffixes that :func:`unpacked` opens, with their stdlib openers.
+COMPRESSED = {".xz": lzma.open, ".gz": gzip.open}
+
+
 
 
 class DataSource(NamedTuple):
@@ -37,10 +60,68 @@ def repository_data(name: str) -> Path | None:
     The one place where the library looks at the checkout around it: the committed stand-ins
     and real subsets live there, not in the package.
     """
-    folder = Path(__file__).resolve().parents[2] / "data" / name
+    folder = REPOSITORY_DATA / name
     return folder if folder.is_dir() else None
 
 
-def cache_root() -> Path:
-    """Folder for generated stand-ins: ``$ELM_CACHE_DIR`` or ``~/.cache/elm``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "elm")
+def cache_dir() -> Path:
+    """The cache folder: ``$ELM_CACHE_DIR``, else ``$XDG_CACHE_HOME/elm``, else ``~/.cache/elm``.
+
+    Created on first use; when it cannot be created (read-only home), a per-user folder in the
+    system's temporary directory is used instead.
+    """
+    env = os.environ.get(CACHE_ENV)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    folder = Path(env) if env else (Path(xdg) / "elm" if xdg else Path.home() / ".cache" / "elm")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        user = os.environ.get("USER") or str(os.getuid() if hasattr(os, "getuid") else "user")
+        folder = Path(tempfile.gettempdir()) / f"elm-cache-{user}"
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_compressed(path: str | Path) -> bool:
+    return Path(path).suffix in COMPRESSED
+
+
+def unpacked(path: str | Path, cache: str | Path | None = None) -> Path:
+    """The uncompressed copy of ``path`` (``.xz`` or ``.gz``), made once in the cache.
+
+    The copy is named after the SHA-256 of the compressed file (so a changed file gets a new
+    copy, and an unchanged one is never unpacked twice) and lives in
+    ``<cache>/unpacked/<first 16 hex digits>-<name without suffix>``. It is written to a
+    temporary name in the same folder and renamed into place, so an interrupted unpack (or two
+    processes unpacking at once) never leaves a partial file under the final name. A corrupt
+    archive raises the decompressor's error (``lzma.LZMAError``, ``gzip.BadGzipFile``,
+    ``EOFError``) and leaves nothing behind.
+    """
+    path = Path(path)
+    opener = COMPRESSED.get(path.suffix)
+    if opener is None:
+        raise ValueError(f"{path}: not a compressed file (suffixes: {sorted(COMPRESSED)})")
+    folder = Path(cache) if cache is not None else cache_dir() / "unpacked"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{sha256(path)[:16]}-{path.stem}"
+    if target.is_file():
+        return target
+    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out, opener(path, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

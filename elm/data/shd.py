@@ -56,7 +56,7 @@ from typing import Literal
 import h5py
 import numpy as np
 
-from elm.data import shd_standin
+from elm.data import paths, shd_standin
 
 N_CHANNELS = 700
 N_CLASSES = 20
@@ -68,8 +68,15 @@ ADDING_STEPS_PER_EPOCH = 2000  # App. B
 ADDING_VALID_BATCHES = 500  # authors' notebook
 ADDING_TEST_BATCHES = 2000
 SHD_URL = "https://zenkelab.org/resources/spiking-heidelberg-datasets-shd/"
-HELP = (f"see data/README.md (SHD) for the layout; the real files are at {SHD_URL}, and without "
-        "them the stand-in from elm.data.shd.stand_in_dir() is used")
+HELP = (f"see data/README.md (SHD) for the layout; the full SHD is at {SHD_URL} (python -m "
+        "elm.data.fetch shd), the repository ships 680 real recordings in data/shd/, and "
+        "without either the stand-in from elm.data.shd.stand_in_dir() is used")
+#: The 680 real Heidelberg Digits recordings shipped with the repository (data/shd/README.md).
+SHIPPED_DIR = paths.REPOSITORY_DATA / "shd"
+SHIPPED_PROVENANCE = ("real Heidelberg Digits recordings (680, lauscher-encoded subset; not the "
+                      "official SHD)")
+#: Sample counts of the official SHD files (Cramer et al. 2020).
+OFFICIAL_SIZES = (8156, 2264)
 REQUIRED_KEYS = ("spikes/times", "spikes/units", "labels", "extra/speaker")
 
 Task = Literal["shd", "shd-adding"]
@@ -139,15 +146,40 @@ def _check_times(path: Path, times: np.ndarray, offsets: np.ndarray) -> None:
                     "units) when writing the file")
 
 
+def data_file(folder: str | Path, name: str) -> Path | None:
+    """``folder/name``, else its compressed copy ``name.xz`` or ``name.gz``; None if none."""
+    for candidate in (Path(folder) / name, *(Path(folder) / (name + s) for s in paths.COMPRESSED)):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def read(path: str | Path) -> Recordings:
-    """Read and check one SHD file (clear errors for anything the binning would misread)."""
+    """Read and check one SHD file (clear errors for anything the binning would misread).
+
+    ``path`` may be an uncompressed ``.h5`` (the official SHD) or an ``.h5.xz`` / ``.h5.gz``
+    (the recordings shipped in ``data/shd/``); a compressed file is unpacked once into the cache
+    (:func:`elm.data.paths.unpacked`, keyed by the file's SHA-256) and read from there. A path
+    to a missing ``shd_train.h5`` with a ``shd_train.h5.xz`` beside it reads the latter.
+    """
     path = Path(path)
     if not path.is_file():
-        raise _fail(path, "no such file",
-                    f"Put {TRAIN_FILE} and {TEST_FILE} into the data folder (directly or in "
-                    "its shd/ sub-folder)")
+        found = data_file(path.parent, path.name)
+        if found is None:
+            raise _fail(path, "no such file",
+                        f"Put {TRAIN_FILE} and {TEST_FILE} into the data folder (directly or "
+                        "in its shd/ sub-folder)")
+        path = found
+    source = path
+    if paths.is_compressed(path):
+        try:
+            source = paths.unpacked(path)
+        except (OSError, EOFError, ValueError) as err:  # LZMAError / BadGzipFile are among these
+            raise _fail(path, f"could not decompress ({type(err).__name__}: {err})",
+                        "The compressed file is damaged: restore it (git checkout -- "
+                        f"{path.name} in the repository's data/shd/) or download it again") from err
     try:
-        f = h5py.File(path, "r")
+        f = h5py.File(source, "r")
     except OSError as err:
         raise _fail(path, f"not a readable HDF5 file ({err})") from err
     with f:
@@ -293,13 +325,12 @@ def load(path: str | Path, bin_ms: float, duration_s: float = 1.0, *,
 
 
 def stand_in_dir(seed: int = 0) -> Path:
-    """The generated stand-in (real layout), made on first use in ``$ELM_CACHE_DIR/shd-standin``.
+    """The generated stand-in (real layout), made on first use in ``<cache>/shd-standin``.
 
-    Default cache ``~/.cache/elm``. Nothing is committed: generating takes one to two seconds.
+    Cache: :func:`elm.data.paths.cache_dir` (``$ELM_CACHE_DIR``, default ``~/.cache/elm``).
+    Nothing is committed: generating takes one to two seconds.
     """
-    env = os.environ.get("ELM_CACHE_DIR")
-    root = Path(env) if env else Path.home() / ".cache" / "elm"
-    folder = root / "shd-standin" / f"v{shd_standin.GENERATOR_VERSION}-seed{seed}"
+    folder = paths.cache_dir() / "shd-standin" / f"v{shd_standin.GENERATOR_VERSION}-seed{seed}"
     if not all((folder / name).is_file() for name in (TRAIN_FILE, TEST_FILE)):
         shd_standin.write_stand_in(folder, seed)
     return folder
@@ -307,52 +338,78 @@ def stand_in_dir(seed: int = 0) -> Path:
 
 def _folder_with_files(folder: Path) -> Path | None:
     for candidate in (folder, folder / "shd"):
-        if (candidate / TRAIN_FILE).is_file() and (candidate / TEST_FILE).is_file():
+        if data_file(candidate, TRAIN_FILE) and data_file(candidate, TEST_FILE):
             return candidate
     return None
 
 
 def provenance(folder: str | Path) -> str:
-    """One line saying which data a folder holds: our stand-in (with its seed) or SHD files."""
+    """One line saying which data a folder holds, never where it is on this machine.
+
+    The recordings shipped in ``data/shd/``: :data:`SHIPPED_PROVENANCE`; our stand-in: its
+    generator version and seed; other lauscher-encoded files (they carry ``extra/hd_manifest_row``),
+    the official SHD (recognised by its sample counts) or other SHD-format files: what they are
+    and their sample counts.
+    """
     folder = Path(folder)
-    try:
-        with h5py.File(folder / TRAIN_FILE, "r") as f:
-            attrs = dict(f.attrs)
-            n_train = len(f["labels"]) if "labels" in f else "?"
-        with h5py.File(folder / TEST_FILE, "r") as f:
-            n_test = len(f["labels"]) if "labels" in f else "?"
-    except OSError as err:
-        raise _fail(folder, f"could not open the SHD files ({err})") from err
+    counts, attrs, lauscher = [], {}, False
+    for name in (TRAIN_FILE, TEST_FILE):
+        path = data_file(folder, name)
+        if path is None:
+            raise _fail(folder / name, "no such file")
+        source = paths.unpacked(path) if paths.is_compressed(path) else path
+        try:
+            with h5py.File(source, "r") as f:
+                counts.append(len(f["labels"]) if "labels" in f else "?")
+                if name == TRAIN_FILE:
+                    attrs = dict(f.attrs)
+                    lauscher = "extra/hd_manifest_row" in f
+        except OSError as err:
+            raise _fail(path, f"could not open the SHD file ({err})") from err
+    sizes = f"{counts[0]} train / {counts[1]} test samples"
     if attrs.get("generator") == "elm.data.shd_standin":
         return (f"stand-in, generated by elm.data.shd_standin (version "
-                f"{attrs.get('generator_version')}, seed {attrs.get('seed')}) in {folder}; "
-                f"{n_train} train / {n_test} test samples; NOT the real SHD")
-    return f"SHD files in {folder} ({n_train} train / {n_test} test samples)"
+                f"{attrs.get('generator_version')}, seed {attrs.get('seed')}); {sizes}; "
+                "NOT the real SHD")
+    if folder.resolve() == SHIPPED_DIR.resolve():
+        return f"{SHIPPED_PROVENANCE}; {sizes}"
+    if lauscher:
+        return (f"real Heidelberg Digits recordings (lauscher-encoded, not the official SHD); "
+                f"{sizes}")
+    if tuple(counts) == OFFICIAL_SIZES:
+        return f"the official SHD files (Cramer et al. 2020); {sizes}"
+    return f"SHD-format files; {sizes}"
 
 
-def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, str]:
-    """Folder holding ``shd_train.h5`` and ``shd_test.h5``, and a provenance line.
+def resolve_data_dir(data_dir: str | Path | None = None, *, scale: str | None = None
+                     ) -> paths.DataSource:
+    """Folder holding ``shd_train.h5`` and ``shd_test.h5`` (or ``.h5.xz``), and a provenance line.
 
-    `data_dir` (the files directly in it or in ``shd/``) wins; then ``$ELM_DATA_DIR`` (same
-    rule); else the generated stand-in. An explicit `data_dir` without the files is an error;
-    an ``ELM_DATA_DIR`` without them warns and falls back, because results on the stand-in must
-    not pass for results on the real data.
+    Order: `data_dir` (the files directly in it or in ``shd/``); then ``$ELM_DATA_DIR`` (same
+    rule); then the 680 real recordings shipped in ``data/shd/`` (:data:`SHIPPED_DIR`); then the
+    generated stand-in. With ``scale="smoke"`` and neither `data_dir` nor ``ELM_DATA_DIR``, the
+    stand-in is used (the test suite's seconds-long runs). An explicit `data_dir` without the
+    files is an error; an ``ELM_DATA_DIR`` without them warns and falls back, because results on
+    other data must not pass for results on the data asked for.
     """
     if data_dir is not None:
         found = _folder_with_files(Path(data_dir))
         if found is None:
             raise _fail(Path(data_dir), f"no {TRAIN_FILE} and {TEST_FILE} in this folder or "
                         "its shd/ sub-folder", "Point data_dir at the folder holding both files")
-        return found, provenance(found)
-    env = os.environ.get("ELM_DATA_DIR")
+        return paths.DataSource(found, provenance(found))
+    env = os.environ.get(paths.DATA_ENV)
     if env:
         found = _folder_with_files(Path(env))
         if found is not None:
-            return found, provenance(found)
+            return paths.DataSource(found, provenance(found))
         warnings.warn(f"ELM_DATA_DIR={env} holds no {TRAIN_FILE}/{TEST_FILE} (directly or in "
-                      "shd/); using the offline SHD stand-in", stacklevel=2)
+                      "shd/); using the recordings shipped in data/shd/ or the offline stand-in",
+                      stacklevel=2)
+    if scale != "smoke" and _folder_with_files(SHIPPED_DIR) is not None:
+        return paths.DataSource(SHIPPED_DIR, provenance(SHIPPED_DIR))
     folder = stand_in_dir()
-    return folder, provenance(folder)
+    return paths.DataSource(folder, provenance(folder))
 
 
 # --------------------------------------------------------------------------------------------

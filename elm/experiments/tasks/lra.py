@@ -60,9 +60,8 @@ from sklearn.metrics import accuracy_score
 
 from elm.baselines.two_tower import last_output
 from elm.counting import count_flops
-from elm.data import lra
+from elm.data import lra, paths
 from elm.data.lra_common import generated_record
-from elm.data.paths import cache_root
 from elm.experiments.configs import Experiment
 from elm.experiments.tasks import Task, last_step_cross_entropy
 
@@ -113,7 +112,7 @@ def split_settings(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 @contextlib.contextmanager
 def _generation_lock() -> Iterator[None]:
     """One process at a time may generate a stand-in (runs of a sweep start together)."""
-    folder = cache_root() / "lra"
+    folder = paths.cache_dir() / "lra"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".generate.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -149,7 +149,7 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     task_name = experiment.dataset
     data = experiment.data
     bin_ms, duration = float(data["bin_ms"]), float(data.get("duration_s", 1.0))
-    folder, origin = shd.resolve_data_dir(data_dir)
+    folder, origin = shd.resolve_data_dir(data_dir, scale=experiment.scale)
     split = shd.load_split(folder, bin_ms, duration)
     settings = experiment.train
     p = float(settings.input_dropout)
