@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from elm.experiments.tasks.shd import paper_accuracies
 from elmbook import shd as claims
+from elmbook.shd import paper_accuracies
 
 PAPER = {"shd": paper_accuracies("shd"), "shd-adding": paper_accuracies("shd-adding")}
 
