@@ -298,3 +298,18 @@ def test_figures_draw():
     fig = nf.plot_roc({"a": (np.array([0.0, 0.01, 1.0]), np.array([0.0, 0.5, 1.0]))})
     assert fig.axes[1].get_xscale() == "log"
     plt.close(fig)
+
+
+def test_chapter_reads_runs_as_typed_records():
+    """Chapter 3 takes its runs as RunRecords (``RUNS.usable()``) and reads them by attribute:
+    no ``rec["metrics"]`` / ``b_rec['params']`` / ``rec.get(...)`` left in its code cells."""
+    import json
+    import re
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).parents[1] / "book" / "03_fitting_a_cortical_neuron.ipynb")
+                    .read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "records = RUNS.usable()" in code and "RUNS.json()" not in code
+    assert not re.findall(r"\b\w*rec\w*(?:\[['\"]|\.get\()", code)
+    assert '"collapsed seeds (in the mean)"' in code  # the run table names collapsed seeds
