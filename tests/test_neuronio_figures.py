@@ -179,6 +179,8 @@ def test_collapsed_seeds_are_named_and_kept_in_the_mean():
     assert math.isclose(branch["auc_mean"], 0.70)  # the collapsed seed stays in the mean
     assert next(r for r in rows if r["family"] == "LIF")["collapsed"] == []
     assert nf.collapse_notes(rows) == ["Branch-ELM d_m=20, seed 1: spike AUC 0.450 (chance 0.5)"]
+    lif_rows = nf.summary_rows([_record("neuronio/lif/paper", 3, 0.366, 6.0)])
+    assert nf.collapse_notes(lif_rows) == ["LIF, seed 3: spike AUC 0.366 (chance 0.5)"]
     # the run a figure restores is the row's best seed, by AUC, complete
     rec, row = nf.best_record(records, rows, "Branch-ELM", "d_m=20")
     assert rec is records[0] and row is branch
@@ -312,4 +314,4 @@ def test_chapter_reads_runs_as_typed_records():
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "records = RUNS.usable()" in code and "RUNS.json()" not in code
     assert not re.findall(r"\b\w*rec\w*(?:\[['\"]|\.get\()", code)
-    assert '"collapsed seeds (in the mean)"' in code  # the run table names collapsed seeds
+    assert '"collapsed (in the mean)"' in code  # the run table names collapsed seeds

@@ -281,8 +281,9 @@ def summary_rows(records: Iterable[RunRecord],
 
 def collapse_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per collapsed run of :func:`summary_rows`' rows: family, size, seed and why
-    (``"Branch-ELM d_m=20, seed 1: spike AUC 0.450 (chance 0.5)"``), in the rows' order."""
-    return [f"{r['family']} {r['size']}, seed {seed}: {why}"
+    (``"Branch-ELM d_m=20, seed 1: spike AUC 0.450 (chance 0.5)"``; no size for the families
+    drawn at one size, ``"LIF, seed 0: ..."``), in the rows' order."""
+    return [f"{r['family']}{'' if r['size'] == '-' else ' ' + r['size']}, seed {seed}: {why}"
             for r in rows for seed, why in sorted(r["collapse"].items())]
 
 
