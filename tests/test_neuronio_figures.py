@@ -3,6 +3,7 @@ models from their checkpoints, the protocol's predictions and the figures."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import matplotlib
@@ -19,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 from elm.counting import count_params
 from elm.experiments import configs
 from elm.experiments.neuronio_eval import IGNORE_START_MS
+from elm.experiments.records import RunRecord
 from elm.experiments.run import run, run_dir
 from elmbook import neuronio as nf
 from elmbook import plots
@@ -114,40 +116,78 @@ def test_size_labels_and_cells():
     assert plots.mean_std(0.63812, 0.0031) == "0.638 ± 0.003"
     assert plots.mean_std(0.5, float("nan")) == "0.500" and plots.mean_std(float("nan")) == "–"
     assert plots.mean_std(0.86, 0.02, 2, n=1) == "0.86"  # one run has no spread
-    assert nf.pm(None) == "n/a"
 
 
-def _record(experiment, seed, auc, rmse, overrides=None, status="complete", stand_in=True):
-    return {"run_id": f"{experiment}-{seed}-{overrides}", "experiment": experiment,
-            "overrides": overrides or {}, "seed": seed, "scale": "demo", "status": status,
-            "steps_done": 300, "wall_time_s": 10.0,
-            "hardware": {"device_kind": "cpu"},
-            "data": {"description": "stand-in" if stand_in else "real", "stand_in": stand_in},
-            "metrics": None if status != "complete" else {
-                "auc": auc, "soma_rmse_mv": rmse, "tp_at_fp_0.0025": 0.1,
-                "tp_at_fp_0.01": 0.2}}
+def _record(experiment, seed, auc, rmse, overrides=None, status="complete", stand_in=True,
+            tp=(0.1, 0.2)):
+    """A hand-made typed record, as :func:`elmbook.chapter.ensure_runs` hands the chapter."""
+    return RunRecord.from_json({
+        "run_id": f"{experiment}-{seed}-{overrides}", "experiment": experiment,
+        "overrides": overrides or {}, "seed": seed, "scale": "demo", "status": status,
+        "steps_done": 300, "wall_time_s": 10.0 + seed,
+        "hardware": {"device_kind": "cpu"},
+        "data": {"description": "stand-in" if stand_in else "real", "stand_in": stand_in},
+        "metrics": None if status != "complete" else {
+            "auc": auc, "soma_rmse_mv": rmse, "tp_at_fp_0.0025": tp[0],
+            "tp_at_fp_0.01": tp[1]}}, f"test record {seed}")
 
 
 def test_summary_rows_group_seeds_and_add_costs():
     records = [_record("neuronio/elm/paper", 0, 0.90, 1.0, {"d_m": 10}),
-               _record("neuronio/elm/paper", 1, 0.92, 2.0, {"d_m": 10}),
+               _record("neuronio/elm/paper", 1, 0.92, 2.0, {"d_m": 10}, tp=(0.3, 0.4)),
                _record("neuronio/elm/paper", 2, None, None, {"d_m": 10}, status="diverged"),
-               _record("neuronio/lif/paper", 0, 0.8, 3.0), None]
+               _record("neuronio/elm/paper", 0, 0.70, 4.0, {"d_m": 15}, tp=(0.3, 0.5)),
+               _record("neuronio/lif/paper", 0, 0.8, 3.0)]
     rows = nf.summary_rows(records)
-    assert len(rows) == 2
-    elm_row = next(r for r in rows if r["family"] == "ELM")
-    assert elm_row["n"] == 2 and elm_row["diverged"] == 1 and elm_row["size"] == "d_m=10"
+    assert len(rows) == 3
+    elm_row = next(r for r in rows if r["family"] == "ELM" and r["size"] == "d_m=10")
+    assert elm_row["n"] == 2 and elm_row["diverged"] == 1 and elm_row["seeds"] == [0, 1]
     assert math.isclose(elm_row["auc_mean"], 0.91) and math.isclose(elm_row["auc_std"], 0.01)
+    assert math.isclose(elm_row["soma_rmse_mv_mean"], 1.5)
     assert elm_row["params"] == 27_300 and elm_row["flops"] == 500 * 55_884
-    assert elm_row["steps"] == [300] and elm_row["tp_at_fp_0.0025_mean"] == 0.1
+    assert elm_row["steps"] == [300]
+    assert math.isclose(elm_row["tp_at_fp_0.0025_mean"], 0.2)  # over the complete seeds
+    assert math.isclose(elm_row["tp_at_fp_0.01_std"], 0.1)
+    assert math.isclose(elm_row["wall_time_s"], 11.0)  # over every run of the row, diverged too
+    assert elm_row["collapsed"] == [] and elm_row["collapse"] == {}
+    d15 = next(r for r in rows if r["size"] == "d_m=15")  # its own overrides, its own row
+    assert d15["n"] == 1 and d15["tp_at_fp_0.01_mean"] == 0.5 and d15["auc_mean"] == 0.70
     lif = next(r for r in rows if r["family"] == "LIF")
     assert lif["params"] == 1280 and lif["soma_rmse_mv_mean"] == 3.0
     prov = nf.provenance(records)
-    assert prov["stand_in"] and prov["seeds"] == [0, 1, 2] and prov["n_runs"] == 4
+    assert prov["stand_in"] and prov["seeds"] == [0, 1, 2] and prov["n_runs"] == 5
+    assert (prov["scales"], prov["data"], prov["steps"], prov["hardware"]) == (
+        ["demo"], ["stand-in"], [300], ["cpu"])
     text = nf.caption(prov)
     assert "STAND-IN" in text and "demo" in text and "300" in text
     assert "STAND-IN" not in nf.caption(nf.provenance([_record("neuronio/lif/paper", 0, 0.8,
                                                                 3.0, stand_in=False)]))
+
+
+def test_collapsed_seeds_are_named_and_kept_in_the_mean():
+    """A Branch-ELM seed that ends at AUC 0.45 is a collapse (RunRecord.collapse): the row names
+    its seed and why, the mean still holds it, and diverged runs are not collapses."""
+    records = [_record("neuronio/branch-elm/paper", 0, 0.95, 1.0, {"d_m": 20}),
+               _record("neuronio/branch-elm/paper", 1, 0.45, 3.0, {"d_m": 20}),
+               _record("neuronio/branch-elm/paper", 2, None, None, {"d_m": 20},
+                       status="diverged"),
+               _record("neuronio/lif/paper", 0, 0.8, 3.0)]
+    rows = nf.summary_rows(records)
+    branch = next(r for r in rows if r["family"] == "Branch-ELM")
+    assert branch["collapsed"] == [1] and branch["diverged"] == 1 and branch["n"] == 2
+    assert branch["collapse"] == {1: "spike AUC 0.450 (chance 0.5)"}
+    assert math.isclose(branch["auc_mean"], 0.70)  # the collapsed seed stays in the mean
+    assert next(r for r in rows if r["family"] == "LIF")["collapsed"] == []
+    assert nf.collapse_notes(rows) == ["Branch-ELM d_m=20, seed 1: spike AUC 0.450 (chance 0.5)"]
+    lif_rows = nf.summary_rows([_record("neuronio/lif/paper", 3, 0.366, 6.0)])
+    assert nf.collapse_notes(lif_rows) == ["LIF, seed 3: spike AUC 0.366 (chance 0.5)"]
+    # the run a figure restores is the row's best seed, by AUC, complete
+    rec, row = nf.best_record(records, rows, "Branch-ELM", "d_m=20")
+    assert rec is records[0] and row is branch
+    rec, row = nf.best_record(records[1:], nf.summary_rows(records[1:]), "Branch-ELM")
+    assert rec.seed == 1 and row["n"] == 1  # only the collapsed seed is left: still the best
+    assert nf.best_record(records, rows, "LSTM") == (None, None)
+    assert nf.experiment_of(records[0]).model_args["d_m"] == 20
 
 
 def test_predictions_are_scored_as_the_protocol():
@@ -180,26 +220,26 @@ def trained(tmp_path_factory):
     overrides = {"d_m": 2}
     record = run("neuronio/branch-elm/paper", scale="smoke", seed=1, out_dir=root,
                  overrides=overrides, progress=False)
-    return root, record
+    return root, RunRecord.from_json(record, "trained")
 
 
 def test_load_trained_restores_the_final_checkpoint(trained):
     root, record = trained
     model = nf.load_trained(record, store_root=root)
-    assert count_params(model) == record["params"]
+    assert count_params(model) == record.params
     fresh = configs.override(configs.get("neuronio/branch-elm/paper", "smoke"), {"d_m": 2})
     untrained = fresh.build(nnx.Rngs(1))
     assert not np.allclose(model.w_y.kernel[...], untrained.w_y.kernel[...])  # trained weights
     # the protocol's predictions of the restored model reproduce the record's metrics
     pred = nf.predict_files(model, nf.eval_files(record))
     y, p = pred.evaluated()
-    assert math.isclose(roc_auc_score(y, p), record["metrics"]["auc"], rel_tol=1e-9)
-    assert pred.spikes.shape[0] == record["metrics"]["n_simulations"]
+    assert math.isclose(roc_auc_score(y, p), record.metric("auc"), rel_tol=1e-9)
+    assert pred.spikes.shape[0] == record.metrics["n_simulations"]
 
 
 def test_load_trained_from_a_run_folder(trained):
     root, record = trained
-    folder = run_dir(root, record["run_id"])
+    folder = run_dir(root, record.run_id)
     a = nf.load_trained(record, store_root=root)
     exp = nf.experiment_of(record)
     b = nf.load_trained(folder, exp)
@@ -207,8 +247,8 @@ def test_load_trained_from_a_run_folder(trained):
     with pytest.raises(ValueError, match="pass the experiment"):
         nf.load_trained(folder)
     (folder / "parameters.yaml").write_text(yaml.safe_dump(
-        {"experiment": record["experiment"], "overrides": record["overrides"],
-         "scale": record["scale"]}))
+        {"experiment": record.experiment, "overrides": dict(record.overrides),
+         "scale": record.scale}))
     try:
         c = nf.load_trained(folder)
         np.testing.assert_array_equal(a.mlp[0].kernel[...], c.mlp[0].kernel[...])
@@ -220,6 +260,9 @@ def test_load_trained_from_a_run_folder(trained):
         nf.load_trained(record, "neuronio/elm/paper", store_root=root)
     with pytest.raises(FileNotFoundError):
         nf.load_trained(record, store_root=root / "elsewhere")
+    with pytest.raises(ValueError, match="final step"):  # a record of a longer run
+        nf.load_trained(dataclasses.replace(record, steps_done=record.steps_done + 1),
+                        store_root=root)
 
 
 def test_figures_draw():
@@ -257,3 +300,18 @@ def test_figures_draw():
     fig = nf.plot_roc({"a": (np.array([0.0, 0.01, 1.0]), np.array([0.0, 0.5, 1.0]))})
     assert fig.axes[1].get_xscale() == "log"
     plt.close(fig)
+
+
+def test_chapter_reads_runs_as_typed_records():
+    """Chapter 3 takes its runs as RunRecords (``RUNS.usable()``) and reads them by attribute:
+    no ``rec["metrics"]`` / ``b_rec['params']`` / ``rec.get(...)`` left in its code cells."""
+    import json
+    import re
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).parents[1] / "book" / "03_fitting_a_cortical_neuron.ipynb")
+                    .read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "records = RUNS.usable()" in code and "RUNS.json()" not in code
+    assert not re.findall(r"\b\w*rec\w*(?:\[['\"]|\.get\()", code)
+    assert '"collapsed (in the mean)"' in code  # the run table names collapsed seeds

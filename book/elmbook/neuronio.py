@@ -16,7 +16,10 @@ Conventions:
   :data:`elmbook.plots.PAPER_COLOR`;
 * FLOPs are :func:`elm.counting.count_flops` over :data:`FLOPS_SEQ_LEN` steps, the sequence
   length at which our count reproduces the FLOPs column of Tables S5–S7 (see
-  :func:`flops_seq_len_fit`).
+  :func:`flops_seq_len_fit`);
+* runs are read as typed records (:class:`elm.experiments.records.RunRecord`, by attribute);
+  only the seed aggregation of :func:`summary_rows` goes through the stored JSON
+  (``RunRecord.raw``), which :func:`elm.experiments.results.summarise` groups by dotted keys.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from elm.data import neuronio
 from elm.data import released as released_data
 from elm.experiments import configs
 from elm.experiments.neuronio_eval import IGNORE_START_MS, MAX_SPIKES_PER_SIM, neuronio_predictions
-from elm.experiments.results import Record
+from elm.experiments.records import RunRecord
+from elm.experiments.results import summarise
 from elm.experiments.training import load_checkpoint
 from elm.routing import make_routing
 from elmbook import plots, reference
@@ -99,10 +103,10 @@ def family_of(experiment: str) -> str:
     raise ValueError(f"no Fig 2 family for {experiment!r}")
 
 
-def experiment_of(record: Record) -> configs.Experiment:
+def experiment_of(record: RunRecord) -> configs.Experiment:
     """The experiment a record ran (its name at its scale, with its overrides)."""
-    return configs.override(configs.get(record["experiment"], record["scale"]),
-                            record.get("overrides") or {})
+    return configs.override(configs.get(record.experiment, record.scale),
+                            dict(record.overrides))
 
 
 def size_label(experiment: configs.Experiment) -> str:
@@ -234,50 +238,66 @@ def flops_seq_len_fit(family: str, experiment: str,
 # results: one row per (experiment, overrides), mean and std over seeds
 
 
-def summary_rows(records: Iterable[Record], seq_len: int = FLOPS_SEQ_LEN) -> list[dict[str, Any]]:
+def _in_row(record: RunRecord, row: Mapping[str, Any]) -> bool:
+    """Whether a record is one of the seeds of a :func:`summary_rows` row (same experiment,
+    overrides and scale)."""
+    return (record.experiment == row["experiment"] and record.scale == row["scale"]
+            and dict(record.overrides) == (row["overrides"] or {}))
+
+
+def summary_rows(records: Iterable[RunRecord],
+                 seq_len: int = FLOPS_SEQ_LEN) -> list[dict[str, Any]]:
     """Our points for Fig 2 / Fig S1 and the tables: per (experiment, overrides), the family,
     size, parameter count, FLOPs and the metrics' mean / std over seeds (complete runs only;
-    ``diverged`` and ``failed`` counts kept, as the paper reports divergent runs)."""
-    from elm.experiments.results import summarise
+    ``diverged`` and ``failed`` counts kept, as the paper reports divergent runs).
 
-    records = [r for r in records if r is not None]
-    rows = summarise(records, by=["experiment", "overrides", "scale"],
+    ``collapsed`` lists the seeds of complete runs that learnt nothing
+    (:attr:`~elm.experiments.records.RunRecord.collapse`: spike AUC at chance, or a loss that
+    never fell) and ``collapse`` their reasons by seed; they stay in the means, named, so a page
+    says which seed pulls a mean down rather than averaging it in silently."""
+    records = list(records)
+    rows = summarise([r.raw for r in records], by=["experiment", "overrides", "scale"],
                      metrics=["metrics.auc", "metrics.soma_rmse_mv"])
     out = []
     for row in rows:
         exp = configs.override(configs.get(row["experiment"], row["scale"]),
                                row["overrides"] or {})
         params, flops = model_cost(exp, seq_len)
-        group = [r for r in records if r["experiment"] == row["experiment"]
-                 and (r.get("overrides") or {}) == (row["overrides"] or {})
-                 and r["scale"] == row["scale"]]
-        done = [r for r in group if r["status"] == "complete"]
+        group = [r for r in records if _in_row(r, row)]
+        done = [r for r in group if r.complete]
         # summarise names a metric by its last dotted part, which would cut "tp_at_fp_0.0025"
         for metric in TP_METRICS:
-            values = np.asarray([float(r["metrics"].get(metric, np.nan)) for r in done])
+            values = np.asarray([r.metric(metric) for r in done])
             row[f"{metric}_mean"] = float(values.mean()) if values.size else float("nan")
             row[f"{metric}_std"] = float(values.std()) if values.size else float("nan")
-        steps = sorted({int(r.get("steps_done") or 0) for r in group})
+        collapse = {r.seed: r.collapse for r in done if r.collapse}
         out.append({**row, "family": family_of(row["experiment"]), "size": size_label(exp),
-                    "params": params, "flops": flops, "steps": steps,
-                    "wall_time_s": float(np.mean([r.get("wall_time_s") or np.nan
-                                                  for r in group]))})
+                    "params": params, "flops": flops,
+                    "steps": sorted({int(r.steps_done or 0) for r in group}),
+                    "collapsed": sorted(collapse), "collapse": collapse,
+                    "wall_time_s": float(np.mean([r.wall_time_s or np.nan for r in group]))})
     return out
 
 
-def provenance(records: Iterable[Record]) -> dict[str, Any]:
+def collapse_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per collapsed run of :func:`summary_rows`' rows: family, size, seed and why
+    (``"Branch-ELM d_m=20, seed 1: spike AUC 0.450 (chance 0.5)"``; no size for the families
+    drawn at one size, ``"LIF, seed 0: ..."``), in the rows' order."""
+    return [f"{r['family']}{'' if r['size'] == '-' else ' ' + r['size']}, seed {seed}: {why}"
+            for r in rows for seed, why in sorted(r["collapse"].items())]
+
+
+def provenance(records: Iterable[RunRecord]) -> dict[str, Any]:
     """What a set of records shares, for captions: scales, data descriptions, whether any used
     the stand-in, seeds, steps per run and the hardware they ran on."""
-    records = [r for r in records if r is not None]
-    data = sorted({(r.get("data") or {}).get("description", "unknown") for r in records})
+    records = list(records)
     return {"n_runs": len(records),
-            "scales": sorted({r["scale"] for r in records}),
-            "data": data,
-            "stand_in": any((r.get("data") or {}).get("stand_in", False) for r in records),
-            "seeds": sorted({int(r["seed"]) for r in records}),
-            "steps": sorted({int(r.get("steps_done") or 0) for r in records}),
-            "hardware": sorted({(r.get("hardware") or {}).get("device_kind", "?")
-                                for r in records})}
+            "scales": sorted({r.scale for r in records}),
+            "data": sorted({r.data_label for r in records}),
+            "stand_in": any(r.on_stand_in for r in records),
+            "seeds": sorted({r.seed for r in records}),
+            "steps": sorted({int(r.steps_done or 0) for r in records}),
+            "hardware": sorted({r.hardware.get("device_kind", "?") for r in records})}
 
 
 def caption(prov: Mapping[str, Any]) -> str:
@@ -312,8 +332,8 @@ def nearest_row(rows: Sequence[Mapping[str, Any]], family: str,
     return min(done, key=lambda r: abs(np.log(r["params"] / params)))
 
 
-def best_record(records: Sequence[Record], rows: Sequence[Mapping[str, Any]], family: str,
-                size: str | None = None) -> tuple[Record | None, Mapping[str, Any] | None]:
+def best_record(records: Sequence[RunRecord], rows: Sequence[Mapping[str, Any]], family: str,
+                size: str | None = None) -> tuple[RunRecord | None, Mapping[str, Any] | None]:
     """A family's run to show: the row of ``size`` if it was trained, else the family's best
     row by AUC; and of that row's seeds, the record with the highest AUC. (None, None) when the
     family has no complete run."""
@@ -322,11 +342,8 @@ def best_record(records: Sequence[Record], rows: Sequence[Mapping[str, Any]], fa
     row = row or best_row(rows, family)
     if row is None:
         return None, None
-    candidates = [r for r in records if r is not None and r["status"] == "complete"
-                  and r["experiment"] == row["experiment"]
-                  and (r.get("overrides") or {}) == (row["overrides"] or {})
-                  and r["scale"] == row["scale"]]
-    return max(candidates, key=lambda r: r["metrics"]["auc"]), row
+    candidates = [r for r in records if r.complete and _in_row(r, row)]
+    return max(candidates, key=lambda r: r.metric("auc")), row
 
 
 def experiment_for(family: str, size: int | None = None) -> configs.Experiment:
@@ -389,23 +406,23 @@ def paper_table(family: str, rows: Sequence[Mapping[str, Any]],
 # restoring a trained model from its run's checkpoint
 
 
-def _run_folder(source: Record | str | Path, store_root: str | Path | None) -> Path:
-    if isinstance(source, Mapping):
+def _run_folder(source: RunRecord | str | Path, store_root: str | Path | None) -> Path:
+    if isinstance(source, RunRecord):
         if store_root is None:
             from elm.experiments.results import default_root
 
             store_root = default_root()
-        return Path(store_root) / "runs" / source["run_id"]
+        return Path(store_root) / "runs" / source.run_id
     return Path(source)
 
 
-def _experiment_for(source: Record | str | Path, folder: Path,
+def _experiment_for(source: RunRecord | str | Path, folder: Path,
                     experiment: configs.Experiment | str | None) -> configs.Experiment:
     if isinstance(experiment, configs.Experiment):
         return experiment
-    if isinstance(source, Mapping):
-        if experiment is not None and experiment != source["experiment"]:
-            raise ValueError(f"the record ran {source['experiment']!r}, not {experiment!r}")
+    if isinstance(source, RunRecord):
+        if experiment is not None and experiment != source.experiment:
+            raise ValueError(f"the record ran {source.experiment!r}, not {experiment!r}")
         return experiment_of(source)
     params = folder / "parameters.yaml"  # written by the sweep for every run
     saved = yaml.safe_load(params.read_text()) if params.is_file() else {}
@@ -418,7 +435,7 @@ def _experiment_for(source: Record | str | Path, folder: Path,
                             saved.get("overrides") or {})
 
 
-def load_trained(source: Record | str | Path,
+def load_trained(source: RunRecord | str | Path,
                  experiment: configs.Experiment | str | None = None, *,
                  store_root: str | Path | None = None, step: int | None = None) -> nnx.Module:
     """The model a run trained, restored from its final orbax checkpoint.
@@ -437,9 +454,9 @@ def load_trained(source: Record | str | Path,
     exp = _experiment_for(source, folder, experiment)
     model = exp.build(nnx.Rngs(0))
     step = load_checkpoint(model, exp.train, folder / "checkpoints", step)
-    if isinstance(source, Mapping) and source.get("steps_done") not in (None, step):
+    if isinstance(source, RunRecord) and source.steps_done not in (None, step):
         raise ValueError(f"checkpoint step {step} is not the record's final step "
-                         f"{source['steps_done']}")
+                         f"{source.steps_done}")
     return model
 
 
@@ -491,12 +508,12 @@ def predict_files(model: nnx.Module, files: Sequence[str | Path],
     return Predictions(spikes, prob, true, pred, keep)
 
 
-def eval_files(record: Record, data_dir: str | Path | None = None) -> list[Path]:
+def eval_files(record: RunRecord, data_dir: str | Path | None = None) -> list[Path]:
     """The test files a record's evaluation used (its ``eval_files`` first files of the split
     of its data folder)."""
-    folder = (record.get("data") or {}).get("dir") or neuronio.resolve_data_dir(data_dir).folder
+    folder = record.data.get("dir") or neuronio.resolve_data_dir(data_dir).folder
     split = neuronio.discover(folder)
-    n = int((record.get("metrics") or {}).get("eval_files") or len(split.test))
+    n = int(record.metrics.get("eval_files") or len(split.test))
     return split.test[:n]
 
 
