@@ -47,10 +47,16 @@ def test_tables_s8_s9_flag_collapsed_and_diverged_seeds():
     rows = ch5.table_rows(ch5.summarise_runs(records), "shd")
     assert len(rows[0]) == len(ch5.TABLE_COLUMNS)
     elm, lstm = rows
-    assert elm[:2] == ["ELM", "10"] and elm[-3:] == [2, 1, "1"]
+    assert elm[:2] == ["ELM", "10"] and elm[-3:] == [2, 1, "seed 1"]
     assert elm[2] != "–"  # Table S8 has the ELM at 10 ms
     assert lstm[0] == "LSTM" and lstm[-3:] == [1, 0, ""]
     assert ch5.table_rows(ch5.summarise_runs(records), "shd-adding") == []
+
+
+def test_collapsed_seeds_cell():
+    assert ch5.collapsed_seeds([]) == ""
+    assert ch5.collapsed_seeds([0]) == "seed 0"
+    assert ch5.collapsed_seeds([3, 0]) == "seeds 0, 3"
 
 
 def test_run_rows_show_status_times_and_why_a_run_learnt_nothing():
