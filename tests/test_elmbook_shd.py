@@ -7,6 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from elm.data import shd
+from elm.experiments import configs
 from elm.experiments.records import RunRecord
 from elm.experiments.sweep import RunSpec
 from elmbook import chapter
@@ -173,4 +175,8 @@ def test_paper_cost_counts_runs_and_sequence_steps_by_bin():
             RunSpec("shd/elm/paper", {"data.bin_ms": 100.0})]
     cost = ch5.paper_cost(runs)
     assert cost[10.0]["runs"] == 2 and cost[100.0]["runs"] == 1
-    assert cost[10.0]["units"] > 10 * cost[100.0]["units"]  # 10x the bins, SHD-Adding twice
+    for name in ("shd/elm/paper", "shd-adding/elm/paper"):
+        exp = configs.get(name, "paper")
+        one = ch5.paper_cost([RunSpec(name, {"data.bin_ms": 10.0})])[10.0]["units"]
+        sequence = shd.n_bins(10.0, exp.data["duration_s"]) * (2 if "adding" in name else 1)
+        assert one == exp.train.steps * exp.train.batch_size * sequence  # two digits per pair
