@@ -2,6 +2,15 @@
 mean and spread of our runs' accuracies, and which of the paper's SHD / SHD-Adding claims our
 runs support.
 
+Every function reads runs as typed :class:`~elm.experiments.records.RunRecord` s (what
+:func:`elmbook.chapter.ensure_runs` hands the chapter), never the stored JSON by string keys;
+where runs are grouped by dotted keys, :func:`summarise_runs` hands ``RunRecord.raw`` to
+:func:`elm.experiments.results.summarise`. The chapter's cells draw; what they print (the run
+table, the labels under the figures, Tables S8 / S9, the ablation table, the notes and the
+verdicts) is computed here, so it is tested (``tests/test_elmbook_shd.py``,
+``tests/test_shd_claims.py``). A complete run that learnt nothing (:attr:`RunRecord.collapse`)
+is named in the run table and in Tables S8 / S9, as a diverged one is counted.
+
 The paper's Section 3.2 and Tables S8 / S9 make comparative claims (the ELM ahead of the LSTM at
 small bins, the LSTM losing accuracy as bins shrink, the spiking network failing SHD-Adding).
 :func:`claim_verdicts` restates each claim, computes the paper's side from its tables and ours
