@@ -132,6 +132,9 @@ def test_ablations_name_and_order_the_variants():
     assert abl.default is abl.e_rows[1] and len(abl.rows) == 4
     rows = ch5.ablation_rows(abl.rows)
     assert rows[0][0] == "default" and rows[0][4].startswith("0.40") and rows[0][5] == [0]
+    assert rows[0][6] == "" and len(rows[0]) == len(ch5.ABLATION_COLUMNS)
+    flat = ch5.ablations([record(bin_ms=50.0, dt=50.0, d_m=10, test=0.05)], "shd", 50.0, 100)
+    assert ch5.ablation_rows(flat.rows)[0][6] == "seed 0"
     assert ch5.ablations(records[2:4], "shd", 50.0, 100).default is None
 
 

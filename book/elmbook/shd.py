@@ -318,7 +318,8 @@ PAPER_KEYS = {"train_accuracy": "train_acc", "valid_accuracy": "valid_acc",
 RUN_COLUMNS = ["experiment", "overrides", "status", "training (s)", "run (s)", "learnt nothing"]
 TABLE_COLUMNS = ["model", "bin (ms)", "train: paper", "train: ours", "valid: paper", "valid: ours",
                  "test: paper", "test: ours", "our seeds", "diverged", "learnt nothing"]
-ABLATION_COLUMNS = ["variant", "overrides", "train acc.", "valid acc.", "test acc.", "seeds"]
+ABLATION_COLUMNS = ["variant", "overrides", "train acc.", "valid acc.", "test acc.", "seeds",
+                    "learnt nothing"]
 
 
 def grid(specs: Iterable[Any], scale: str, data_dir: Any = None) -> list[sweep.RunSpec]:
@@ -486,10 +487,10 @@ def ablations(records: Iterable[RunRecord], dataset: str, bin_ms: float, default
 
 
 def ablation_rows(rows: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
-    """The ablation table (:data:`ABLATION_COLUMNS`)."""
+    """The ablation table (:data:`ABLATION_COLUMNS`), naming the seeds that learnt nothing."""
     return [[r["variant"], r["overrides"]]
             + [mean_std(r[f"{a}_mean"], r[f"{a}_std"], r["n"]) for a in ACCURACIES]
-            + [r["seeds"]] for r in rows]
+            + [r["seeds"], collapsed_seeds(r.get("collapsed", []))] for r in rows]
 
 
 def learnt(record: RunRecord, chance: float, z: float = 3.0) -> bool:
