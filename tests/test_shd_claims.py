@@ -6,18 +6,24 @@ import math
 
 import pytest
 
+from elm.experiments.records import RunRecord
 from elmbook import shd as claims
-from elmbook.shd import paper_accuracies
 
-PAPER = {"shd": paper_accuracies("shd"), "shd-adding": paper_accuracies("shd-adding")}
+PAPER = {"shd": claims.paper_accuracies("shd"),
+         "shd-adding": claims.paper_accuracies("shd-adding")}
 
 
-def rec(dataset, model, bin_ms, test, n=200, valid=None, status="complete", **overrides):
+def rec(dataset, model, bin_ms, test, n=200, valid=None, status="complete", seed=0,
+        **overrides):
+    """A hand-made typed record, as chapter.ensure_runs hands the chapter."""
     chance = 1 / 19 if dataset == "shd-adding" else 1 / 20
-    return {"experiment": f"{dataset}/{model}/paper", "status": status,
-            "overrides": {"data.bin_ms": bin_ms, **overrides}, "data": {"bin_ms": bin_ms},
-            "metrics": {"test_accuracy": test, "valid_accuracy": test if valid is None else valid,
-                        "n_test": n, "n_valid": n, "chance": chance}}
+    overrides = {"data.bin_ms": bin_ms, **overrides}
+    return RunRecord.from_json(
+        {"run_id": f"{dataset}-{model}-{bin_ms:g}-{sorted(overrides)}-{seed}-{status}",
+         "experiment": f"{dataset}/{model}/paper", "status": status, "seed": seed,
+         "scale": "demo", "overrides": overrides, "data": {"bin_ms": bin_ms},
+         "metrics": {"test_accuracy": test, "valid_accuracy": test if valid is None else valid,
+                     "n_test": n, "n_valid": n, "chance": chance}}, "test record")
 
 
 def by_claim(verdicts):

@@ -2,6 +2,15 @@
 mean and spread of our runs' accuracies, and which of the paper's SHD / SHD-Adding claims our
 runs support.
 
+Every function reads runs as typed :class:`~elm.experiments.records.RunRecord` s (what
+:func:`elmbook.chapter.ensure_runs` hands the chapter), never the stored JSON by string keys;
+where runs are grouped by dotted keys, :func:`summarise_runs` hands ``RunRecord.raw`` to
+:func:`elm.experiments.results.summarise`. The chapter's cells draw; what they print (the run
+table, the labels under the figures, Tables S8 / S9, the ablation table, the notes and the
+verdicts) is computed here, so it is tested (``tests/test_elmbook_shd.py``,
+``tests/test_shd_claims.py``). A complete run that learnt nothing (:attr:`RunRecord.collapse`)
+is named in the run table and in Tables S8 / S9, as a diverged one is counted.
+
 The paper's Section 3.2 and Tables S8 / S9 make comparative claims (the ELM ahead of the LSTM at
 small bins, the LSTM losing accuracy as bins shrink, the spiking network failing SHD-Adding).
 :func:`claim_verdicts` restates each claim, computes the paper's side from its tables and ours
@@ -19,15 +28,18 @@ default, the split the paper's claims are about); the demo settings were chosen 
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from elm.data import shd
-from elm.experiments.results import summarise
+from elm.experiments import configs, sweep
+from elm.experiments.records import RunRecord
+from elm.experiments.results import lookup, summarise
 from elmbook import plots, reference
 
 #: Experiment name part -> model label of Tables S8 and S9.
@@ -75,10 +87,22 @@ def paper_accuracies(dataset: str) -> dict[tuple[str, float], dict[str, float]]:
             for r in reference.load(REFERENCE_TABLES[dataset])}
 
 
-def summarise_runs(records: list[dict[str, Any]], by: tuple[str, ...] = (
+def summarise_runs(records: Iterable[RunRecord], by: tuple[str, ...] = (
         "experiment", "data.bin_ms")) -> list[dict[str, Any]]:
-    """Mean and std over seeds of the three accuracies, grouped by ``by`` (results.summarise)."""
-    return summarise(records, list(by), [f"metrics.{a}" for a in ACCURACIES])
+    """Mean and std over seeds of the three accuracies, grouped by the dotted keys ``by`` of the
+    stored JSON (:func:`elm.experiments.results.summarise`), with ``collapsed``: the seeds of the
+    group's complete runs that learnt nothing (:attr:`RunRecord.collapse`), flagged as
+    ``diverged`` counts the runs that diverged."""
+    records = list(records)
+    rows = summarise([r.raw for r in records], list(by), [f"metrics.{a}" for a in ACCURACIES])
+    for row in rows:
+        row["collapsed"] = [r.seed for r in records if r.collapse is not None
+                            and all(_value(r, k) == row[k] for k in by)]
+    return rows
+
+
+def _value(record: RunRecord, key: str) -> Any:
+    return lookup(record.raw, key, None)
 
 
 def mean_std(mean: float | None, std: float | None, n: int | None = None) -> str:
@@ -129,25 +153,31 @@ class ClaimVerdict:
     verdict: Verdict
 
 
-def is_model_run(record: Mapping[str, Any]) -> bool:
+class _Run(Protocol):
+    """What :func:`is_model_run` reads: a RunSpec or a RunRecord (both have it)."""
+
+    overrides: Mapping[str, Any]
+
+
+def is_model_run(run: _Run) -> bool:
     """A run of the model comparison (Fig 5b-d, Fig S4), not an ablation (Fig 5e-f)."""
-    return all(key.startswith(NON_ABLATION_PREFIXES) for key in record.get("overrides", {}))
+    return all(key.startswith(NON_ABLATION_PREFIXES) for key in run.overrides)
 
 
-def accuracies(records: Iterable[Mapping[str, Any]], split: str = "test"
+def accuracies(records: Iterable[RunRecord], split: str = "test"
                ) -> dict[tuple[str, str, float], Acc]:
     """``(dataset, model, bin_ms) -> Acc`` from complete or diverged model-comparison runs.
 
     Seeds are pooled: the mean weighted by the scored count, and the counts added."""
     sums: dict[tuple[str, str, float], list[float]] = {}
     for rec in records:
-        if rec.get("status") not in ("complete", "diverged") or not is_model_run(rec):
+        if rec.failed or not is_model_run(rec):
             continue
-        metrics = rec.get("metrics") or {}
+        metrics = rec.metrics
         if f"{split}_accuracy" not in metrics:
             continue
-        dataset, model = rec["experiment"].split("/")[:2]
-        key = (dataset, model, float(rec["data"]["bin_ms"]))
+        dataset, model = rec.experiment.split("/")[:2]
+        key = (dataset, model, float(rec.data["bin_ms"]))
         n = int(metrics[f"n_{split}"])
         s = sums.setdefault(key, [0.0, 0, baseline(dataset)])
         s[0] += float(metrics[f"{split}_accuracy"]) * n
@@ -255,7 +285,7 @@ def _snn_fails(acc: Mapping[tuple[str, str, float], Acc], paper: Mapping[str, An
                         "undecided")
 
 
-def claim_verdicts(records: Iterable[Mapping[str, Any]],
+def claim_verdicts(records: Iterable[RunRecord],
                    paper: Mapping[str, Mapping[tuple[str, float], Mapping[str, float]]],
                    split: str = "test", z: float = 2.0) -> list[ClaimVerdict]:
     """The paper's SHD / SHD-Adding claims, each with the paper's numbers, ours and a verdict.
@@ -272,3 +302,291 @@ def claim_verdicts(records: Iterable[Mapping[str, Any]],
         _degrades(acc, paper, "shd", z, "SHD"),
         _ahead(acc, paper, "shd", "elm", "snn", z, "SHD"),
     ]
+
+
+# -- the chapter's cells: the runs, their labels, the tables' cells and the notes ----------------
+
+#: What the smoke scale keeps of a demo point's overrides: its bin and dt.
+BIN_KEYS = ("data.bin_ms", "dt")
+#: The smoke scale's two runs: the ELM at 50 ms on SHD and on SHD-Adding.
+SMOKE_EXPERIMENTS = ("shd/elm/paper", "shd-adding/elm/paper")
+SMOKE_BIN_MS = 50.0
+#: Splits of Tables S8 / S9 and Fig 5b-d: our metric -> its name on the page, and the paper's key.
+SPLITS = {"train_accuracy": "train", "valid_accuracy": "validation", "test_accuracy": "test"}
+PAPER_KEYS = {"train_accuracy": "train_acc", "valid_accuracy": "valid_acc",
+              "test_accuracy": "test_acc"}
+RUN_COLUMNS = ["experiment", "overrides", "status", "training (s)", "run (s)", "learnt nothing"]
+TABLE_COLUMNS = ["model", "bin (ms)", "train: paper", "train: ours", "valid: paper", "valid: ours",
+                 "test: paper", "test: ours", "our seeds", "diverged", "learnt nothing"]
+ABLATION_COLUMNS = ["variant", "overrides", "train acc.", "valid acc.", "test acc.", "seeds",
+                    "learnt nothing"]
+
+
+def grid(specs: Iterable[Any], scale: str, data_dir: Any = None) -> list[sweep.RunSpec]:
+    """The runs of the sweep specs at ``scale``, each run once (specs may share points); at
+    ``smoke`` only :func:`smoke_runs` of them."""
+    runs: dict[str, sweep.RunSpec] = {}
+    for spec in specs:
+        for r in sweep.load_spec(spec, scale=scale, data_dir=data_dir):
+            runs.setdefault(r.run_id, r)
+    return smoke_runs(runs.values()) if scale == "smoke" else list(runs.values())
+
+
+def smoke_runs(runs: Iterable[sweep.RunSpec]) -> list[sweep.RunSpec]:
+    """The smoke scale's two cheap runs of the demo grid: the ELM at 50 ms on SHD and on
+    SHD-Adding, keeping only their bin and dt (:data:`BIN_KEYS`).
+
+    The demo's training settings (``train.*``: 1,000 steps, its learning rate and dropout) are
+    dropped on purpose: a smoke run trains for the smoke scale's own few steps
+    (:mod:`elm.experiments.configs`), since it checks that the chapter runs, not what the demo
+    measures. Its run id therefore differs from the demo's, and the two never share a record."""
+    return [dataclasses.replace(r, overrides={k: v for k, v in r.overrides.items()
+                                              if k in BIN_KEYS})
+            for r in runs if r.overrides.get("data.bin_ms") == SMOKE_BIN_MS and is_model_run(r)
+            and r.experiment in SMOKE_EXPERIMENTS]
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def run_rows(runs: Iterable[sweep.RunSpec], records: Mapping[str, RunRecord]) -> list[list[Any]]:
+    """The run table (:data:`RUN_COLUMNS`): each run's status, times and, for a complete run that
+    learnt nothing, why (:attr:`RunRecord.collapse`)."""
+    rows = []
+    for r in runs:
+        rec = records.get(r.run_id)
+        if rec is None:
+            rows.append([r.experiment, r.overrides, "not in the store", "–", "–", ""])
+        else:
+            rows.append([r.experiment, r.overrides, rec.status, _seconds(rec.train_wall_time_s),
+                         _seconds(rec.wall_time_s), rec.collapse or ""])
+    return rows
+
+
+def _joined(values: Iterable[Any], fmt: str = "") -> str:
+    return "/".join(format(v, fmt) for v in sorted(set(values)))
+
+
+def run_label(records: Iterable[RunRecord], dataset: str, scale: str) -> str:
+    """What produced a figure, from its runs' records: scale, steps, batch, learning rate, seeds,
+    evaluation sizes and data of the ``dataset`` runs (failed ones left out)."""
+    recs = [r for r in records if r.experiment.startswith(f"{dataset}/") and not r.failed]
+    if not recs:
+        return f"scale {scale!r}: no {dataset} runs in the store"
+    seeds = sorted({r.seed for r in recs})
+    n_test = _joined(r.metrics["n_test"] for r in recs if r.metrics)
+    data = "; ".join(sorted({r.data_label for r in recs}))
+    return (f"scale {scale!r}: {_joined(r.steps_done for r in recs)} steps of batch "
+            f"{_joined(r.batch_size for r in recs)}, learning rate "
+            f"{_joined((r.config['train']['learning_rate'] for r in recs), 'g')}, "
+            f"seeds {seeds}, test accuracy on "
+            f"{n_test} {'pairs' if dataset == 'shd-adding' else 'samples'}; data: {data}")
+
+
+def ours_by_model(summary: Iterable[Mapping[str, Any]], dataset: str
+                  ) -> dict[str, list[Mapping[str, Any]]]:
+    """Rows of :func:`summarise_runs` (by experiment and bin) of ``dataset``: model -> rows by
+    bin."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for row in summary:
+        if row["experiment"].startswith(f"{dataset}/") and row["data.bin_ms"] is not None:
+            out.setdefault(row["experiment"].split("/")[1], []).append(row)
+    return {m: sorted(rows, key=lambda r: r["data.bin_ms"]) for m, rows in out.items()}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One model's accuracies against bin size, as Fig 5b-d draws them."""
+
+    bins: list[float]
+    mean: list[float]
+    std: list[float]
+
+
+def paper_series(paper: Mapping[tuple[str, float], Mapping[str, float]], model: str,
+                 metric: str) -> Series:
+    """The paper's points of ``model`` for ``metric`` (a key of :data:`SPLITS`)."""
+    key = PAPER_KEYS[metric]
+    ref = sorted(((b, r) for (m, b), r in paper.items() if m == MODEL_LABELS[model]),
+                 key=lambda item: item[0])
+    return Series([b for b, _ in ref], [r[f"{key}_mean"] for _, r in ref],
+                  [r[f"{key}_std"] for _, r in ref])
+
+
+def our_series(rows: Iterable[Mapping[str, Any]], metric: str) -> Series:
+    """Our points from :func:`ours_by_model` rows: bins with a complete run; the std is 0 for
+    one seed."""
+    rows = [r for r in rows if r["n"] > 0]
+    return Series([r["data.bin_ms"] for r in rows], [r[f"{metric}_mean"] for r in rows],
+                  [r[f"{metric}_std"] if r["n"] > 1 else 0.0 for r in rows])
+
+
+def collapsed_seeds(seeds: Sequence[int]) -> str:
+    """The tables' "learnt nothing" cell: ``""``, ``"seed 0"`` or ``"seeds 0, 3"``."""
+    if not seeds:
+        return ""
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}"
+
+
+def table_rows(summary: Iterable[Mapping[str, Any]], dataset: str) -> list[list[Any]]:
+    """Table S8 (``"shd"``) or S9 (``"shd-adding"``), :data:`TABLE_COLUMNS`: the paper's
+    accuracies beside ours for every model and bin we ran, with our seeds, the diverged runs and
+    the seeds that learnt nothing (:attr:`RunRecord.collapse`)."""
+    paper = paper_accuracies(dataset)
+    ours = ours_by_model(summary, dataset)
+    rows = []
+    for model in [m for m in MODEL_LABELS if m in ours]:
+        label = MODEL_LABELS[model]
+        for r in ours[model]:
+            ref = paper.get((label, r["data.bin_ms"]))
+            cells = [label, f"{r['data.bin_ms']:g}"]
+            for metric, key in PAPER_KEYS.items():
+                cells.append(mean_std(ref[f"{key}_mean"], ref[f"{key}_std"]) if ref else "–")
+                cells.append(mean_std(r[f"{metric}_mean"], r[f"{metric}_std"], r["n"]))
+            cells += [len(r["seeds"]), r["diverged"], collapsed_seeds(r.get("collapsed", []))]
+            rows.append(cells)
+    return rows
+
+
+def variant(overrides: Mapping[str, Any]) -> str:
+    """An ablation's name on Fig 5e-f: ``"default"``, ``"d_m = 10"`` or ``"tau_m 1-25 ms"``."""
+    ov = {k: v for k, v in overrides.items() if not k.startswith(NON_ABLATION_PREFIXES)}
+    if not ov:
+        return "default"
+    if "d_m" in ov:
+        return f"d_m = {ov['d_m']}"
+    lo, hi = ov["tau_m_init"]
+    return f"tau_m {lo:g}-{hi:g} ms"
+
+
+@dataclass(frozen=True)
+class Ablations:
+    """Fig 5e-f: the ELM's variants at one dataset and bin, summarised over seeds."""
+
+    rows: list[dict[str, Any]]  # summarise_runs rows by overrides, with "variant"
+    default: dict[str, Any] | None
+    e_rows: list[dict[str, Any]]  # memory units (d_m), the default among them, by d_m
+    f_rows: list[dict[str, Any]]  # memory timescales, then the default
+
+
+def ablations(records: Iterable[RunRecord], dataset: str, bin_ms: float, default_d_m: int
+              ) -> Ablations:
+    """The ELM runs of ``dataset`` at ``bin_ms`` grouped by their overrides and named."""
+    chosen = [r for r in records if r.experiment == f"{dataset}/elm/paper"
+              and r.overrides.get("data.bin_ms") == bin_ms]
+    rows = summarise_runs(chosen, by=("overrides",))
+    for row in rows:
+        row["variant"] = variant(row["overrides"])
+    default = next((r for r in rows if r["variant"] == "default"), None)
+    with_default = [default] if default is not None else []
+    e_rows = sorted([r for r in rows if r["variant"].startswith("d_m")] + with_default,
+                    key=lambda r: r["overrides"].get("d_m", default_d_m))
+    f_rows = [r for r in rows if r["variant"].startswith("tau_m")] + with_default
+    return Ablations(rows, default, e_rows, f_rows)
+
+
+def ablation_rows(rows: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
+    """The ablation table (:data:`ABLATION_COLUMNS`), naming the seeds that learnt nothing."""
+    return [[r["variant"], r["overrides"]]
+            + [mean_std(r[f"{a}_mean"], r[f"{a}_std"], r["n"]) for a in ACCURACIES]
+            + [r["seeds"], collapsed_seeds(r.get("collapsed", []))] for r in rows]
+
+
+def learnt(record: RunRecord, chance: float, z: float = 3.0) -> bool:
+    """Validation and test accuracy both above ``chance`` by more than ``z`` binomial standard
+    errors."""
+    m = record.metrics
+    return all(m[f"{s}_accuracy"] > chance + z * np.sqrt(chance * (1 - chance) / m[f"n_{s}"])
+               for s in ("valid", "test"))
+
+
+def _fmt_run(v: float | None) -> str:
+    return "not run" if v is None else f"{v:.2f}"
+
+
+def _acc(ours: Mapping[str, Sequence[Mapping[str, Any]]], model: str, bin_ms: float,
+         metric: str = "test_accuracy") -> float | None:
+    for r in ours.get(model, []):
+        if r["data.bin_ms"] == bin_ms and r["n"] > 0:
+            return r[f"{metric}_mean"]
+    return None
+
+
+def notes(records: Sequence[RunRecord], summary: Iterable[Mapping[str, Any]],
+          ablation: Iterable[Mapping[str, Any]], scale: str, protocol: Mapping[str, Any],
+          ablation_where: str) -> list[str]:
+    """The chapter's notes on its runs: how long they trained against the paper's protocol
+    (``protocol``: dataset -> the ELM's ``TrainConfig`` at paper scale), which SHD-Adding runs
+    beat the best constant answer, SHD's accuracies per bin, and each ablation's train-validation
+    gap (``ablation_where``: e.g. ``"shd, 50 ms bins"``)."""
+    steps = _joined(r.steps_done for r in records)
+    lines = [f"Our runs trained for {steps} steps of up to 8 samples; the paper's "
+             f"for {protocol['shd'].epochs} epochs of {protocol['shd'].batches_per_epoch:,} (SHD) "
+             f"or {protocol['shd-adding'].batches_per_epoch:,} (SHD-Adding) batches of "
+             f"{protocol['shd'].batch_size}, with five seeds. "
+             + ("So these numbers measure early learning, with one seed, and are not comparable "
+                "with the paper's final accuracies." if scale != "paper" else "")]
+    adding = [r for r in records if r.experiment.startswith("shd-adding/") and r.complete
+              and is_model_run(r)]
+    if adding:
+        chance = baseline("shd-adding")  # always "9"; uniform guessing would get 1/19
+        tests = [r.metrics["test_accuracy"] for r in adding]
+        above = sorted({f"{model_label(r.experiment)} at {r.data['bin_ms']:g} ms"
+                        for r in adding if learnt(r, chance)})
+        verdict = ("above the best constant answer (validation and test, by more than 3 binomial "
+                   f"standard errors): {', '.join(above)}" if above else
+                   "no run beats the best constant answer (always 9) by more than 3 binomial "
+                   "standard errors on both validation and test, so these runs cannot say which "
+                   "model remembers the first digit better")
+        lines.append(f"- **SHD-Adding** ({len(adding)} run(s)): test accuracy {min(tests):.2f}-"
+                     f"{max(tests):.2f} (uniform guessing {1 / shd.N_SUMS:.3f}, always answering "
+                     f"9: {chance:.2f}); {verdict}.")
+    ours = ours_by_model(summary, "shd")
+    for b in sorted({r["data.bin_ms"] for rows in ours.values() for r in rows}):
+        e, l_ = _acc(ours, "elm", b, "valid_accuracy"), _acc(ours, "lstm", b, "valid_accuracy")
+        compared = ("" if e is None or l_ is None else
+                    f" The ELM is {'ahead of' if e > l_ else 'behind'} the LSTM on validation "
+                    "accuracy.")
+        lines.append(
+            f"- **SHD, {b:g} ms bins**: test (validation) accuracy: ELM "
+            f"{_fmt_run(_acc(ours, 'elm', b))} ({_fmt_run(e)}), Branch-ELM "
+            f"{_fmt_run(_acc(ours, 'branch-elm', b))} "
+            f"({_fmt_run(_acc(ours, 'branch-elm', b, 'valid_accuracy'))}), LSTM "
+            f"{_fmt_run(_acc(ours, 'lstm', b))} ({_fmt_run(l_)}), SNN "
+            f"{_fmt_run(_acc(ours, 'snn', b))} "
+            f"({_fmt_run(_acc(ours, 'snn', b, 'valid_accuracy'))})." + compared)
+    for r in ablation:
+        gap = r["train_accuracy_mean"] - r["valid_accuracy_mean"]
+        lines.append(f"- **Ablation, {r['variant']}** ({ablation_where}): "
+                     f"train {r['train_accuracy_mean']:.2f}, validation "
+                     f"{r['valid_accuracy_mean']:.2f}, test {r['test_accuracy_mean']:.2f} "
+                     f"(train - validation: {gap:+.2f}).")
+    return lines
+
+
+def verdict_tally(verdicts: Sequence[ClaimVerdict], scale_words: str = "At this scale") -> str:
+    """``"At this scale **1** of the 7 claims hold (...), **0** do not, and **6** are
+    undecided."``"""
+    by = {k: [v.claim for v in verdicts if v.verdict == k]
+          for k in ("holds", "does not hold", "undecided")}
+    return (f"{scale_words} **{len(by['holds'])}** of the {len(verdicts)} claims hold"
+            + (f" ({'; '.join(by['holds'])})" if by["holds"] else "")
+            + f", **{len(by['does not hold'])}** do not"
+            + (f" ({'; '.join(by['does not hold'])})" if by["does not hold"] else "")
+            + f", and **{len(by['undecided'])}** are undecided.")
+
+
+def paper_cost(runs: Iterable[sweep.RunSpec]) -> dict[float, dict[str, float]]:
+    """Paper-scale runs by bin: how many, and their sequence steps (steps x batch x bins of a
+    sample; SHD-Adding's samples are two digits long)."""
+    cost: dict[float, dict[str, float]] = {}
+    for r in runs:
+        exp = configs.get(r.experiment, "paper")  # the specs change bins and sizes, not training
+        bin_ms = r.overrides.get("data.bin_ms", exp.data["bin_ms"])
+        bins = shd.n_bins(bin_ms, exp.data["duration_s"]) * (2 if exp.dataset == "shd-adding"
+                                                               else 1)
+        c = cost.setdefault(bin_ms, {"runs": 0, "units": 0.0})
+        c["runs"] += 1
+        c["units"] += exp.train.steps * exp.train.batch_size * bins
+    return cost

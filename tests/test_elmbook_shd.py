@@ -1,0 +1,185 @@
+"""Chapter 5's cells as functions (elmbook.shd), on hand-made typed records."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from elm.data import shd
+from elm.experiments import configs
+from elm.experiments.records import RunRecord
+from elm.experiments.sweep import RunSpec
+from elmbook import chapter
+from elmbook import shd as ch5
+
+
+def record(dataset="shd", model="elm", bin_ms=10.0, test=0.5, valid=None, train=None, n=200,
+           seed=0, status="complete", steps=1000, lr=0.01, description="680 real recordings",
+           **overrides):
+    chance = 1 / 19 if dataset == "shd-adding" else 1 / 20
+    overrides = {"data.bin_ms": bin_ms, **overrides}
+    metrics = ({"train_accuracy": test if train is None else train,
+                "valid_accuracy": test if valid is None else valid, "test_accuracy": test,
+                "n_train": n, "n_valid": n, "n_test": n, "chance": chance}
+               if status == "complete" else {})
+    return RunRecord.from_json(
+        {"run_id": f"{dataset}-{model}-{bin_ms:g}-{sorted(overrides.items())}-{seed}",
+         "experiment": f"{dataset}/{model}/paper", "status": status, "seed": seed,
+         "scale": "demo", "overrides": overrides, "metrics": metrics, "steps_done": steps,
+         "config": {"train": {"batch_size": 8, "learning_rate": lr}},
+         "data": {"bin_ms": bin_ms, "description": description},
+         "wall_time_s": 12.4, "train_wall_time_s": 9.6}, "hand-made")
+
+
+def test_summarise_runs_names_the_seeds_that_learnt_nothing():
+    records = [record(seed=0, test=0.5), record(seed=1, test=0.05),  # seed 1: at chance
+               record(seed=2, status="diverged"), record(bin_ms=50.0, seed=0, test=0.05)]
+    assert records[1].collapse and records[0].collapse is None
+    rows = {r["data.bin_ms"]: r for r in ch5.summarise_runs(records)}
+    assert rows[10.0]["collapsed"] == [1] and rows[10.0]["seeds"] == [0, 1]
+    assert rows[10.0]["diverged"] == 1 and rows[50.0]["collapsed"] == [0]
+    assert rows[10.0]["test_accuracy_mean"] == pytest.approx(0.275)
+
+
+def test_tables_s8_s9_flag_collapsed_and_diverged_seeds():
+    records = [record(seed=0, test=0.5), record(seed=1, test=0.05), record(seed=2,
+               status="diverged"), record(model="lstm", test=0.6)]
+    rows = ch5.table_rows(ch5.summarise_runs(records), "shd")
+    assert len(rows[0]) == len(ch5.TABLE_COLUMNS)
+    elm, lstm = rows
+    assert elm[:2] == ["ELM", "10"] and elm[-3:] == [2, 1, "seed 1"]
+    assert elm[2] != "–"  # Table S8 has the ELM at 10 ms
+    assert lstm[0] == "LSTM" and lstm[-3:] == [1, 0, ""]
+    assert ch5.table_rows(ch5.summarise_runs(records), "shd-adding") == []
+
+
+def test_collapsed_seeds_cell():
+    assert ch5.collapsed_seeds([]) == ""
+    assert ch5.collapsed_seeds([0]) == "seed 0"
+    assert ch5.collapsed_seeds([3, 0]) == "seeds 0, 3"
+
+
+def test_run_rows_show_status_times_and_why_a_run_learnt_nothing():
+    good, flat = record(seed=0), record(seed=1, test=0.05)
+    lost = RunSpec("shd/lstm/paper", {"data.bin_ms": 10.0})
+    runs = [RunSpec(good.experiment, good.overrides, 0), RunSpec(flat.experiment,
+            flat.overrides, 1), lost]
+    rows = ch5.run_rows(runs, {runs[0].run_id: good, runs[1].run_id: flat})
+    assert rows[0][2:] == ["complete", "10", "12", ""]
+    assert rows[1][-1].startswith("test accuracy 0.050 within 3 SE of chance")
+    assert rows[2][2:] == ["not in the store", "–", "–", ""]
+    assert all(len(r) == len(ch5.RUN_COLUMNS) for r in rows)
+
+
+def test_run_label_reads_the_records_and_skips_failed_ones():
+    records = [record(seed=1, steps=300, lr=0.005), record(seed=0),
+               record(dataset="shd-adding", n=256, description="stand-in"),
+               record(seed=7, status="failed", steps=5, description="broken")]
+    label = ch5.run_label(records, "shd", "demo")
+    assert label == ("scale 'demo': 300/1000 steps of batch 8, learning rate 0.005/0.01, "
+                     "seeds [0, 1], test accuracy on 200 samples; data: 680 real recordings")
+    assert "256 pairs; data: stand-in" in ch5.run_label(records, "shd-adding", "demo")
+    assert ch5.run_label(records[:1], "shd-adding", "smoke") == (
+        "scale 'smoke': no shd-adding runs in the store")
+
+
+def test_smoke_keeps_the_two_elm_runs_at_50_ms_with_the_smoke_training():
+    train = {"train.batches_per_epoch": 1000, "train.learning_rate": 0.01}
+    runs = [RunSpec("shd/elm/paper", {"data.bin_ms": 50.0, "dt": 50.0, **train}),
+            RunSpec("shd-adding/elm/paper", {"data.bin_ms": 50.0, "dt": 50.0, **train}),
+            RunSpec("shd/elm/paper", {"data.bin_ms": 10.0, "dt": 10.0, **train}),
+            RunSpec("shd/lstm/paper", {"data.bin_ms": 50.0, **train}),
+            RunSpec("shd/elm/paper", {"data.bin_ms": 50.0, "dt": 50.0, "d_m": 10, **train})]
+    kept = ch5.smoke_runs(runs)
+    assert [r.experiment for r in kept] == ["shd/elm/paper", "shd-adding/elm/paper"]
+    assert all(dict(r.overrides) == {"data.bin_ms": 50.0, "dt": 50.0} for r in kept)
+    assert kept[0].run_id != runs[0].run_id  # a smoke run never reads a demo record
+
+
+def test_the_chapter_grid_at_smoke_and_demo():
+    spec = [chapter.spec_path("shd_demo.yaml")]
+    smoke, demo = ch5.grid(spec, "smoke"), ch5.grid(spec, "demo")
+    assert len(smoke) == 2 and {r.scale for r in smoke} == {"smoke"}
+    assert len(demo) == len({r.run_id for r in demo}) > 10
+    assert sum(not ch5.is_model_run(r) for r in demo) == 2  # the two ablations
+
+
+def test_figure_series_paper_and_ours():
+    paper = ch5.paper_accuracies("shd")
+    ref = ch5.paper_series(paper, "elm", "test_accuracy")
+    assert ref.bins == sorted(ref.bins) and len(ref.bins) == len(ref.mean) == len(ref.std) > 2
+    assert ref.mean[ref.bins.index(10.0)] == paper[("ELM", 10.0)]["test_acc_mean"]
+    rows = ch5.ours_by_model(ch5.summarise_runs(
+        [record(bin_ms=50.0, test=0.3), record(test=0.4, seed=0), record(test=0.6, seed=1),
+         record(bin_ms=4.0, status="diverged")]), "shd")["elm"]
+    ours = ch5.our_series(rows, "test_accuracy")
+    assert ours.bins == [10.0, 50.0]  # 4 ms: no complete run
+    assert ours.mean == pytest.approx([0.5, 0.3]) and ours.std == pytest.approx([0.1, 0.0])
+
+
+def test_ablations_name_and_order_the_variants():
+    records = [record(bin_ms=50.0, dt=50.0, test=0.4),
+               record(bin_ms=50.0, dt=50.0, tau_m_init=[1.0, 25.0], tau_m_bounds=[0.0, 25.0]),
+               record(bin_ms=50.0, dt=50.0, d_m=10, test=0.2),
+               record(bin_ms=50.0, dt=50.0, d_m=200, test=0.3),
+               record(bin_ms=10.0, dt=10.0, d_m=10),  # another bin
+               record(model="lstm", bin_ms=50.0)]  # another model
+    abl = ch5.ablations(records, "shd", 50.0, default_d_m=100)
+    assert [r["variant"] for r in abl.e_rows] == ["d_m = 10", "default", "d_m = 200"]
+    assert [r["variant"] for r in abl.f_rows] == ["tau_m 1-25 ms", "default"]
+    assert abl.default is abl.e_rows[1] and len(abl.rows) == 4
+    rows = ch5.ablation_rows(abl.rows)
+    assert rows[0][0] == "default" and rows[0][4].startswith("0.40") and rows[0][5] == [0]
+    assert rows[0][6] == "" and len(rows[0]) == len(ch5.ABLATION_COLUMNS)
+    flat = ch5.ablations([record(bin_ms=50.0, dt=50.0, d_m=10, test=0.05)], "shd", 50.0, 100)
+    assert ch5.ablation_rows(flat.rows)[0][6] == "seed 0"
+    assert ch5.ablations(records[2:4], "shd", 50.0, 100).default is None
+
+
+def test_notes_say_what_learnt_and_how_the_bins_compare():
+    records = [record(dataset="shd-adding", bin_ms=20.0, test=0.3, n=256),
+               record(dataset="shd-adding", model="lstm", bin_ms=20.0, test=0.1, n=256),
+               record(test=0.4, valid=0.35), record(model="lstm", test=0.3, valid=0.2)]
+    summary = ch5.summarise_runs(records)
+    abl = [{"variant": "default", "train_accuracy_mean": 0.5, "valid_accuracy_mean": 0.35,
+            "test_accuracy_mean": 0.4}]
+    protocol = {ds: SimpleNamespace(epochs=70, batches_per_epoch=b, batch_size=8)
+                for ds, b in (("shd", 1000), ("shd-adding", 2000))}
+    lines = ch5.notes(records, summary, abl, "demo", protocol, "shd, 50 ms bins")
+    assert lines[0].startswith("Our runs trained for 1000 steps") and "one seed" in lines[0]
+    assert lines[1].startswith("- **SHD-Adding** (2 run(s)): test accuracy 0.10-0.30")
+    assert lines[1].endswith("by more than 3 binomial standard errors): ELM at 20 ms.")
+    assert ("ELM 0.40 (0.35), Branch-ELM not run (not run), LSTM 0.30 (0.20), SNN not run "
+            "(not run). The ELM is ahead of the LSTM" in lines[2])
+    assert lines[3].endswith("(shd, 50 ms bins): train 0.50, validation 0.35, test 0.40 "
+                             "(train - validation: +0.15).")
+    flat = ch5.notes(records[1:2], [], [], "paper", protocol, "")
+    assert "no run beats the best constant answer" in flat[1] and "one seed" not in flat[0]
+
+
+def test_learnt_needs_validation_and_test_above_chance():
+    se = math.sqrt(0.1 * 0.9 / 256)
+    assert ch5.learnt(record(test=0.1 + 3.1 * se, n=256), 0.1)
+    assert not ch5.learnt(record(test=0.1 + 3.1 * se, valid=0.1, n=256), 0.1)
+
+
+def test_verdict_tally():
+    v = [ch5.ClaimVerdict("A", "", "", "holds"), ch5.ClaimVerdict("B", "", "", "undecided"),
+         ch5.ClaimVerdict("C", "", "", "undecided")]
+    assert ch5.verdict_tally(v) == ("At this scale **1** of the 3 claims hold (A), **0** do "
+                                    "not, and **2** are undecided.")
+
+
+def test_paper_cost_counts_runs_and_sequence_steps_by_bin():
+    runs = [RunSpec("shd/elm/paper", {"data.bin_ms": 10.0}),
+            RunSpec("shd-adding/elm/paper", {"data.bin_ms": 10.0}),
+            RunSpec("shd/elm/paper", {"data.bin_ms": 100.0})]
+    cost = ch5.paper_cost(runs)
+    assert cost[10.0]["runs"] == 2 and cost[100.0]["runs"] == 1
+    for name in ("shd/elm/paper", "shd-adding/elm/paper"):
+        exp = configs.get(name, "paper")
+        one = ch5.paper_cost([RunSpec(name, {"data.bin_ms": 10.0})])[10.0]["units"]
+        sequence = shd.n_bins(10.0, exp.data["duration_s"]) * (2 if "adding" in name else 1)
+        assert one == exp.train.steps * exp.train.batch_size * sequence  # two digits per pair
