@@ -119,13 +119,8 @@ NON_ABLATION_PREFIXES = ("data.bin_ms", "dt", "train.")
 
 
 def baseline(dataset: str) -> float:
-    """Accuracy of the best constant answer: 1/20 on SHD, P(sum = 9) = 10/100 on SHD-Adding."""
-    if dataset == "shd-adding":
-        sums = [a + b for a in range(10) for b in range(10)]
-        return max(sums.count(k) for k in set(sums)) / len(sums)
-    if dataset == "shd":
-        return 1 / 20
-    raise ValueError(f"dataset must be 'shd' or 'shd-adding', got {dataset!r}")
+    """Accuracy of the best constant answer (:func:`elm.data.shd.best_constant_accuracy`)."""
+    return shd.best_constant_accuracy(dataset)
 
 
 @dataclass(frozen=True)

@@ -458,6 +458,18 @@ def load_split(data_dir: str | Path | None = None, bin_ms: float = 10.0,
 # batches
 
 
+def best_constant_accuracy(task: str) -> float:
+    """Accuracy of the best answer that ignores the input: 1/20 on SHD (balanced classes), but
+    P(sum = 9) = 10/100 on SHD-Adding, where the 19 sums of two digits are not equally likely
+    (uniform guessing over them would get only 1/19). The chance level a run must beat."""
+    if task == "shd-adding":
+        sums = [a + b for a in range(10) for b in range(10)]
+        return max(sums.count(k) for k in set(sums)) / len(sums)
+    if task == "shd":
+        return 1 / N_CLASSES
+    raise ValueError(f"task must be 'shd' or 'shd-adding', got {task!r}")
+
+
 def adding_targets(first_labels: np.ndarray, second_labels: np.ndarray) -> np.ndarray:
     """SHD-Adding target: the sum of the two digits, language ignored (0..18)."""
     return np.asarray(first_labels) % 10 + np.asarray(second_labels) % 10

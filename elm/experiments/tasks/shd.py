@@ -186,6 +186,7 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
         return {**scores, "n_valid": len(sets["valid"]), "n_test": len(sets["test"]),
                 "n_train_eval": len(sets["train"]),
                 "chance": 1.0 / (shd.N_SUMS if task_name == "shd-adding" else shd.N_CLASSES),
+                "chance_accuracy": shd.best_constant_accuracy(task_name),
                 "bin_ms": bin_ms, "eval_dropout": eval_dropout is not None}
 
     return Task(batches, loss_fn, evaluate, provenance(folder, origin, task_name, split))
