@@ -81,8 +81,7 @@ def targets(data: dict) -> list[str]:
     for r in data["results"]:
         for t in r["targets"]:
             got = "n/a" if t["got"] is None else f"{t['got']:.1f}×"
-            lines.append(f"{r['shape']}: {t['target'].replace('fast', 'fast (dense)', 1)}"
-                         f" — {got}, {t['verdict']}")
+            lines.append(f"{r['shape']}, {t['target']}: {got}, {t['verdict']}")
     return lines
 
 

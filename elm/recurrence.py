@@ -366,9 +366,9 @@ def choose_loop(n_input: int, d_mlp: int) -> str:
     return "hoisted" if n_input > d_mlp else "trace"
 
 
-@partial(jax.jit, static_argnums=(1, 3, 4))
+@partial(jax.jit, static_argnums=(1, 3, 4, 5))
 def fast_forward(dyn: Dynamics, structure: Structure, x: Array | SparseInput,
-                 loop: str = "auto", keep: bool | None = None) -> Array:
+                 loop: str = "auto", keep: bool | None = None, chains: int | None = None) -> Array:
     """Same outputs as :func:`reference_forward`, with only the memory update in the loop.
 
     Requires one synaptic time constant (``kappa_s`` scalar), which makes the trace commute
@@ -385,7 +385,8 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array | SparseInput,
       hand-written backward pass.
 
     ``keep`` (None: by size, :func:`keep_intermediates`) says whether the hand-written backward
-    passes keep per-step intermediates or recompute them for all steps at once.
+    passes keep per-step intermediates or recompute them for all steps at once; ``chains``
+    (None: :func:`default_chains`) into how many independent pieces each step cuts the batch.
     """
     if loop not in LOOPS:
         raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
@@ -397,6 +398,8 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array | SparseInput,
         loop = choose_loop(n_input, w1.shape[1])
     if keep is None:
         keep = keep_intermediates(x.shape[0], w1.shape[1])
+    if chains is None:
+        chains = default_chains(x.shape[0], w1.shape[1])
     if loop == "hoisted":
         if structure.branch_activation == "none":
             u = project(x, input_projection(dyn, structure, n_input))  # (T, B, d_mlp)
@@ -405,16 +408,16 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array | SparseInput,
             p = project(x, branch_projection(dyn, structure, n_input))  # (T, B, d_tree)
             s = branch_output(linear_filter(p, dyn.kappa_s), structure)
             a = s @ w1[:d_tree] + b1
-        m = memory_loop(structure.activation, keep, a, w1[d_tree:], dyn.kappa_m, dyn.gain_m,
-                        rest)
+        m = memory_loop(structure.activation, keep, chains, a, w1[d_tree:], dyn.kappa_m,
+                        dyn.gain_m, rest)
     elif loop == "trace":
         p = project(x, branch_projection(dyn, structure, n_input))  # (T, B, d_tree)
-        m = trace_memory_loop(_loop_key(structure), keep, p, dyn.kappa_s, w1, b1, dyn.kappa_m,
-                              dyn.gain_m, rest)
+        m = trace_memory_loop(_loop_key(structure), keep, chains, p, dyn.kappa_s, w1, b1,
+                              dyn.kappa_m, dyn.gain_m, rest)
     else:
         p = project(x, branch_projection(dyn, structure, n_input))
         m = _trace_scan(_loop_key(structure), p, dyn.kappa_s, _fold_kappa(w1, dyn.kappa_m, d_tree),
-                        b1, dyn.kappa_m, dyn.gain_m, rest, keep=False)[0]
+                        b1, dyn.kappa_m, dyn.gain_m, rest, False, chains)[0]
     if structure.readout == "m_prev":
         m = _shift(m)
     return jnp.swapaxes(m @ dyn.w_y + dyn.b_y, 0, 1)  # read out time-major; swap the small y
@@ -475,6 +478,44 @@ def keep_intermediates(batch: int, d_mlp: int) -> bool:
     return batch * d_mlp >= KEEP_PER_STEP
 
 
+def default_chains(batch: int, d_mlp: int) -> int:
+    """Independent batch pieces per loop step: 2 for large steps on a CPU, else 1.
+
+    XLA's CPU runtime runs one step's operations one after another, each matmul of a
+    ListOps step (384 x 175 x 300) on one core. Two halves of the batch are two independent
+    chains of operations, which it runs on two cores at once. On an accelerator a step's
+    matmuls are parallel already, and splitting them only adds kernel launches.
+    """
+    large = keep_intermediates(batch, d_mlp) and batch >= 64
+    return 2 if large and jax.default_backend() == "cpu" else 1
+
+
+def _chain_scan(step, init, xs, chains: int, reverse: bool = False):
+    """``lax.scan(step, init, xs)`` with the batch cut into ``chains`` pieces inside each step.
+
+    The batch is axis 0 of the carry and of each step's slice of ``xs``. The values are those
+    of the plain scan; the pieces' operations do not depend on each other, so the runtime may
+    run them at the same time. Outputs are joined along the batch inside the step.
+    """
+    if chains == 1:
+        return lax.scan(step, init, xs, reverse=reverse)
+    batch = jax.tree.leaves(init)[0].shape[0]
+    bounds = [batch * k // chains for k in range(chains + 1)]
+
+    def cut(tree, k):
+        return jax.tree.map(lambda a: a[bounds[k]:bounds[k + 1]], tree)
+
+    def join(*trees):
+        return jax.tree.map(lambda *a: jnp.concatenate(a, axis=0), *trees)
+
+    def multi(carries, xs_t):
+        outs = [step(carry, cut(xs_t, k)) for k, carry in enumerate(carries)]
+        return tuple(o[0] for o in outs), join(*(o[1] for o in outs))
+
+    carries, ys = lax.scan(multi, tuple(cut(init, k) for k in range(chains)), xs, reverse=reverse)
+    return join(*carries), ys
+
+
 def _loop_key(structure: Structure) -> Structure:
     """The part of the structure a loop depends on (one compiled loop for both readouts)."""
     return dataclasses.replace(structure, readout="m_t")
@@ -515,7 +556,8 @@ def _memory_update_error(g: Array, pre_last: Array, gain_m: Array) -> tuple[Arra
 
 
 def _backward_loop(activation: str, dm: Array, pre: list[Array], kappa_m: Array, gain_m: Array,
-                   w1k_m: Array, rest: Layers, emit_hidden: bool) -> tuple[Array, list | None]:
+                   w1k_m: Array, rest: Layers, emit_hidden: bool,
+                   chains: int) -> tuple[Array, list | None]:
     """The reverse loop over the memory gradient.
 
     Returns every ``g_t`` (the gradient reaching ``m_t``) and, with ``emit_hidden``, the hidden
@@ -532,7 +574,7 @@ def _backward_loop(activation: str, dm: Array, pre: list[Array], kappa_m: Array,
         d_pre = _hidden_errors(activation, d_last, pre_t, rest_t)
         return kappa_m * g + d_pre[0] @ w1k_t, (g, d_pre[:-1] if emit_hidden else None)
 
-    _, (g, hidden) = lax.scan(back, jnp.zeros_like(dm[0]), (dm, pre), reverse=True)
+    _, (g, hidden) = _chain_scan(back, jnp.zeros_like(dm[0]), (dm, pre), chains, reverse=True)
     return g, hidden
 
 
@@ -565,40 +607,43 @@ def _loop_gradients(activation: str, inp0: Array | None, m_prev: Array, pre: lis
 # the hoisted loop: the input-driven part ``a`` of the first layer is given for every step ------
 
 
-def _hoisted_scan(activation, a, w1k_m, kappa_m, gain_m, rest, keep: bool):
+def _hoisted_scan(activation, a, w1k_m, kappa_m, gain_m, rest, keep: bool, chains: int):
     def step(m_prev, a_t):
         pre = _layers(activation, a_t + m_prev @ w1k_m, rest)
         m_t = kappa_m * m_prev + gain_m * custom_tanh(pre[-1])
         return m_t, (m_t, pre if keep else None)
 
     m0 = jnp.zeros((a.shape[1], kappa_m.shape[0]), a.dtype)
-    return lax.scan(step, m0, a)[1]
+    return _chain_scan(step, m0, a, chains)[1]
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def memory_loop(activation: str, keep: bool, a: Array, w1_m: Array, kappa_m: Array,
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def memory_loop(activation: str, keep: bool, chains: int, a: Array, w1_m: Array, kappa_m: Array,
                 gain_m: Array, rest: Layers) -> Array:
     """All memory states ``m_t`` ``(T, B, d_m)`` given the input-driven part ``a`` of layer 1.
 
     ``a`` is ``(T, B, d_mlp)`` (bias included); ``w1_m`` the first layer's memory block;
     ``rest`` the layers after the first (empty for a single linear map); ``keep``: see
-    :func:`keep_intermediates` (the values do not depend on it).
+    :func:`keep_intermediates`, ``chains``: see :func:`_chain_scan` (the values depend on
+    neither).
     """
-    return _hoisted_scan(activation, a, kappa_m[:, None] * w1_m, kappa_m, gain_m, rest, False)[0]
+    w1k_m = kappa_m[:, None] * w1_m
+    return _hoisted_scan(activation, a, w1k_m, kappa_m, gain_m, rest, False, chains)[0]
 
 
-def _memory_loop_fwd(activation, keep, a, w1_m, kappa_m, gain_m, rest):
-    m, pre = _hoisted_scan(activation, a, kappa_m[:, None] * w1_m, kappa_m, gain_m, rest, keep)
+def _memory_loop_fwd(activation, keep, chains, a, w1_m, kappa_m, gain_m, rest):
+    w1k_m = kappa_m[:, None] * w1_m
+    m, pre = _hoisted_scan(activation, a, w1k_m, kappa_m, gain_m, rest, keep, chains)
     return m, (a, w1_m, kappa_m, gain_m, rest, m, pre)
 
 
-def _memory_loop_bwd(activation, keep, residuals, dm):
+def _memory_loop_bwd(activation, keep, chains, residuals, dm):
     a, w1_m, kappa_m, gain_m, rest, m, pre = residuals
     w1k_m = kappa_m[:, None] * w1_m
     m_prev = _shift(m)
     if pre is None:  # small steps: recompute every pre-activation at once
         pre = _layers(activation, a + m_prev @ w1k_m, rest)
-    g, hidden = _backward_loop(activation, dm, pre, kappa_m, gain_m, w1k_m, rest, keep)
+    g, hidden = _backward_loop(activation, dm, pre, kappa_m, gain_m, w1k_m, rest, keep, chains)
     d_a, d_w1k, _, d_kappa_m, d_gain_m, d_rest = _loop_gradients(
         activation, None, m_prev, pre, g, hidden, w1_m, kappa_m, gain_m, rest)
     return d_a, kappa_m[:, None] * d_w1k, d_kappa_m, d_gain_m, d_rest
@@ -610,7 +655,7 @@ memory_loop.defvjp(_memory_loop_fwd, _memory_loop_bwd)
 # the trace loop: the loop carries the branch trace and applies the whole first layer ----------
 
 
-def _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, keep: bool):
+def _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, keep: bool, chains: int):
     def step(carry, p_t):
         s_prev, m_prev = carry
         s_t = kappa_s * s_prev + p_t
@@ -621,28 +666,28 @@ def _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, keep: boo
 
     batch = p.shape[1]
     carry = (jnp.zeros((batch, p.shape[2]), p.dtype), jnp.zeros((batch, kappa_m.shape[0]), p.dtype))
-    return lax.scan(step, carry, p)[1]
+    return _chain_scan(step, carry, p, chains)[1]
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def trace_memory_loop(structure: Structure, keep: bool, p: Array, kappa_s: Array, w1: Array,
-                      b1: Array, kappa_m: Array, gain_m: Array, rest: Layers) -> Array:
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def trace_memory_loop(structure: Structure, keep: bool, chains: int, p: Array, kappa_s: Array,
+                      w1: Array, b1: Array, kappa_m: Array, gain_m: Array, rest: Layers) -> Array:
     """All memory states ``m_t`` ``(T, B, d_m)`` from the weighted branch sums ``p`` (T, B, d_tree).
 
     The loop filters the branch trace ``s_t = kappa_s s_{t-1} + p_t`` and applies the whole
     first layer ``w1`` (branch rows, then memory rows) to ``[branch_output(s_t), kappa_m m]``.
     """
     w1k = _fold_kappa(w1, kappa_m, structure.d_tree)
-    return _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, False)[0]
+    return _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, False, chains)[0]
 
 
-def _trace_loop_fwd(structure, keep, p, kappa_s, w1, b1, kappa_m, gain_m, rest):
+def _trace_loop_fwd(structure, keep, chains, p, kappa_s, w1, b1, kappa_m, gain_m, rest):
     w1k = _fold_kappa(w1, kappa_m, structure.d_tree)
-    m, pre = _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, keep)
+    m, pre = _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, keep, chains)
     return m, (p, kappa_s, w1, b1, kappa_m, gain_m, rest, m, pre)
 
 
-def _trace_loop_bwd(structure, keep, residuals, dm):
+def _trace_loop_bwd(structure, keep, chains, residuals, dm):
     p, kappa_s, w1, b1, kappa_m, gain_m, rest, m, pre = residuals
     d_tree = structure.d_tree
     w1k = _fold_kappa(w1, kappa_m, d_tree)
@@ -653,7 +698,7 @@ def _trace_loop_bwd(structure, keep, residuals, dm):
         x0 = jnp.concatenate([x_in, m_prev], axis=-1)
         pre = _layers(structure.activation, x0 @ w1k + b1, rest)
     g, hidden = _backward_loop(structure.activation, dm, pre, kappa_m, gain_m, w1k[d_tree:],
-                               rest, keep)
+                               rest, keep, chains)
     d_pre0, d_w1k, d_b1, d_kappa_m, d_gain_m, d_rest = _loop_gradients(
         structure.activation, x_in, m_prev, pre, g, hidden, w1[d_tree:], kappa_m, gain_m, rest)
     d_w1 = jnp.concatenate([d_w1k[:d_tree], kappa_m[:, None] * d_w1k[d_tree:]], axis=0)
