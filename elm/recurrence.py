@@ -354,16 +354,16 @@ def choose_loop(n_input: int, d_mlp: int) -> str:
     """The loop :func:`fast_forward` runs for ``loop="auto"``.
 
     * "hoisted" when the input is wider than the MLP (NeuronIO, SHD): the trace is filtered in
-      the narrow ``d_mlp`` space outside the loop, which carries only the memory;
-    * "trace" otherwise (ListOps: 25 tokens, ``d_mlp`` 300): projecting first would only inflate
-      the arrays, so the loop carries the narrow branch trace and applies the first layer's
-      input block itself.
-
-    Both have the hand-written backward pass below. "scan" (the same loop as "trace", with
-    autodiff's backward through ``lax.scan``) is never faster at the benchmark shapes
-    (``benchmarks/recurrence.py --loops``) and is kept as a cross-check.
+      the narrow ``d_mlp`` space outside the loop, which carries only the memory, and the
+      hand-written backward pass keeps the reverse loop down to the memory gradient;
+    * "scan" otherwise (ListOps: 25 tokens, ``d_mlp`` 300): projecting first would only inflate
+      the arrays, so the loop carries the narrow branch trace, applies the first layer's input
+      block itself and reads out inside the loop, and autodiff differentiates it. At these
+      sizes the step's large matmuls dominate; the hand-written backward ("trace") saves no
+      arithmetic there but writes and reads more whole-sequence arrays, and measured slower
+      (``benchmarks/recurrence.py --loops``).
     """
-    return "hoisted" if n_input > d_mlp else "trace"
+    return "hoisted" if n_input > d_mlp else "scan"
 
 
 @partial(jax.jit, static_argnums=(1, 3, 4, 5))
@@ -380,9 +380,9 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array | SparseInput,
       with the first layer any more, so it is filtered in branch space, passed through the
       nonlinearity, then projected (still for all steps at once). The loop carries ``m``.
     * "trace": the input is only mapped to the ``d_tree`` branch sums outside the loop; the loop
-      carries the branch trace and the memory and does the whole first layer.
-    * "scan": as "trace", differentiated by autodiff instead of :func:`trace_memory_loop`'s
-      hand-written backward pass.
+      carries the branch trace and the memory and does the whole first layer, with the
+      hand-written backward pass of :func:`trace_memory_loop`.
+    * "scan": as "trace" with the readout inside the loop, differentiated by autodiff.
 
     ``keep`` (None: by size, :func:`keep_intermediates`) says whether the hand-written backward
     passes keep per-step intermediates or recompute them for all steps at once; ``chains``
@@ -414,10 +414,12 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array | SparseInput,
         p = project(x, branch_projection(dyn, structure, n_input))  # (T, B, d_tree)
         m = trace_memory_loop(_loop_key(structure), keep, chains, p, dyn.kappa_s, w1, b1,
                               dyn.kappa_m, dyn.gain_m, rest)
-    else:
+    else:  # autodiff's backward: the readout joins the loop, as in the reference
         p = project(x, branch_projection(dyn, structure, n_input))
-        m = _trace_scan(_loop_key(structure), p, dyn.kappa_s, _fold_kappa(w1, dyn.kappa_m, d_tree),
-                        b1, dyn.kappa_m, dyn.gain_m, rest, False, chains)[0]
+        y = _trace_scan(structure, p, dyn.kappa_s, _fold_kappa(w1, dyn.kappa_m, d_tree),
+                        b1, dyn.kappa_m, dyn.gain_m, rest, False, chains,
+                        readout=(dyn.w_y, dyn.b_y))[0]
+        return jnp.swapaxes(y, 0, 1)
     if structure.readout == "m_prev":
         m = _shift(m)
     return jnp.swapaxes(m @ dyn.w_y + dyn.b_y, 0, 1)  # read out time-major; swap the small y
@@ -655,14 +657,19 @@ memory_loop.defvjp(_memory_loop_fwd, _memory_loop_bwd)
 # the trace loop: the loop carries the branch trace and applies the whole first layer ----------
 
 
-def _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, keep: bool, chains: int):
+def _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, keep: bool, chains: int,
+                readout: tuple[Array, Array] | None = None):
+    """The trace loop's forward; emits ``m_t`` or, given ``readout = (w_y, b_y)``, the outputs."""
     def step(carry, p_t):
         s_prev, m_prev = carry
         s_t = kappa_s * s_prev + p_t
         x0 = jnp.concatenate([branch_output(s_t, structure), m_prev], axis=-1)
         pre = _layers(structure.activation, x0 @ w1k + b1, rest)
         m_t = kappa_m * m_prev + gain_m * custom_tanh(pre[-1])
-        return (s_t, m_t), (m_t, pre if keep else None)
+        out = m_t
+        if readout is not None:
+            out = (m_t if structure.readout == "m_t" else m_prev) @ readout[0] + readout[1]
+        return (s_t, m_t), (out, pre if keep else None)
 
     batch = p.shape[1]
     carry = (jnp.zeros((batch, p.shape[2]), p.dtype), jnp.zeros((batch, kappa_m.shape[0]), p.dtype))

@@ -225,9 +225,11 @@ def test_every_formulation_equals_reference_in_values_and_gradients(name, loop, 
 def test_keep_threshold_and_auto_choice():
     assert recurrence.choose_loop(1278, 40) == "hoisted"  # NeuronIO
     assert recurrence.choose_loop(700, 200) == "hoisted"  # SHD
-    assert recurrence.choose_loop(25, 300) == "trace"  # ListOps
+    assert recurrence.choose_loop(25, 300) == "scan"  # ListOps
     assert not recurrence.keep_intermediates(8, 40)
     assert recurrence.keep_intermediates(384, 300)
+    assert recurrence.default_chains(8, 40) == 1
+    assert recurrence.default_chains(384, 300) == (2 if jax.default_backend() == "cpu" else 1)
     with pytest.raises(ValueError, match="loop must be one of"):
         make("vanilla", jnp.float32)(jnp.zeros((1, 2, 12)), loop="fastest")
 
