@@ -434,11 +434,11 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array | SparseInput,
 # back; the weight gradients are then a few large matmuls over all steps at once.
 #
 # What the backward loop needs per step are the layers' pre-activations. For small steps (batch
-# x d_mlp below KEEP_PER_STEP elements, NeuronIO and SHD) the cost of a step is its number of
+# x d_mlp below KEEP_PER_STEP elements, NeuronIO: 8 x 40) the cost of a step is its number of
 # operations, not its arithmetic: the forward loop then emits only ``m_t`` and the
 # pre-activations are recomputed afterwards for all steps at once, and the backward loop emits
-# only ``g_t``. For large steps (ListOps: 384 x 300) recomputing would double the first layer's
-# arithmetic, so the forward loop keeps them and the backward loop emits the hidden errors.
+# only ``g_t``. For larger steps (SHD: 8 x 200, ListOps: 384 x 300) recomputing costs more than
+# it saves, so the forward loop keeps them and the backward loop emits the hidden errors.
 # ``tests/test_recurrence.py`` checks every variant against autodiff of the reference in x64.
 # ---------------------------------------------------------------------------------------------
 
@@ -446,7 +446,7 @@ Layers = tuple[tuple[Array, Array], ...]
 
 #: Elements of one step's hidden layer (batch x d_mlp) from which the loops keep per-step
 #: intermediates instead of recomputing them for all steps at once.
-KEEP_PER_STEP = 16384
+KEEP_PER_STEP = 1024
 
 
 def _act(name: str, h: Array) -> tuple[Array, Array]:

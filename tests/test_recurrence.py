@@ -226,7 +226,8 @@ def test_keep_threshold_and_auto_choice():
     assert recurrence.choose_loop(1278, 40) == "hoisted"  # NeuronIO
     assert recurrence.choose_loop(700, 200) == "hoisted"  # SHD
     assert recurrence.choose_loop(25, 300) == "scan"  # ListOps
-    assert not recurrence.keep_intermediates(8, 40)
+    assert not recurrence.keep_intermediates(8, 40)  # NeuronIO: recompute
+    assert recurrence.keep_intermediates(8, 200)  # SHD: keep
     assert recurrence.keep_intermediates(384, 300)
     assert recurrence.default_chains(8, 40) == 1
     assert recurrence.default_chains(384, 300) == (2 if jax.default_backend() == "cpu" else 1)
