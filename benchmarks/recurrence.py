@@ -1,18 +1,25 @@
 """How much faster is the fast ELM recurrence? A training-step benchmark at the paper's shapes.
 
-Times one full training step (forward, backward, Adam update) of three implementations of the
+Times one full training step (forward, backward, Adam update) of these implementations of the
 same neuron, in the same process, on the same inputs:
 
-* ``fast``: ``model(X)``, the hoisted recurrence of :mod:`elm.recurrence`, under ``nnx.jit``;
+* ``fast``: ``model(X)``, the fast recurrence of :mod:`elm.recurrence` on the dense input,
+  under ``nnx.jit``;
+* ``sparse``: ``model(elm.sparse_input(X))``, the same with the input given as its non-zero
+  entries (made on the host once per batch, outside the timed step; its cost is reported apart);
+  at the spiking shapes only;
 * ``ref``: ``model(X, reference=True)``, the per-step reference loop, under ``nnx.jit``;
 * ``torch``: an eager per-time-step PyTorch loop (``benchmarks/torch_elm.py``), the way the
-  released code runs the model; skipped (``n/a``) when torch is not installed.
+  released code runs the model; skipped (``n/a``) when torch is not installed;
+* with ``--loops``: ``fast`` with each formulation of the time loop forced
+  (``model(X, loop=...)``, :data:`elm.recurrence.LOOPS`), to show what ``loop="auto"`` chose from.
 
 Speed claims in this project are ratios against a straightforward per-step implementation
 measured here, never absolute timings from unit tests. The project's
 targets are printed with PASS/FAIL. Run from the repository root::
 
     python benchmarks/recurrence.py [--shapes neuronio,shd,listops] [--json out.json]
+    python benchmarks/render.py --write   # README's and chapter 7's table from the committed JSON
 """
 
 from __future__ import annotations
@@ -56,10 +63,12 @@ class Shape:
     """One benchmark shape: a model, a batch of synthetic inputs, a loss and its speed targets.
 
     ``min_vs_ref`` / ``min_vs_torch`` are the required speedups ``t_other / t_fast`` (None: no
-    target).
+    target). ``sparse``: also time the sparse-input path; ``target_input``: which input form
+    ("dense" or "sparse") the targets are judged on, the one the task's training loop feeds.
     """
 
     name: str
+    model: str  # what the model is, for tables
     config: elm.ELMConfig
     batch: int
     seq_len: int
@@ -67,29 +76,31 @@ class Shape:
     inputs: str  # how the synthetic inputs look, for the printout
     min_vs_ref: float | None
     min_vs_torch: float | None
+    sparse: bool = False
+    target_input: str = "dense"
 
 
 SHAPES = {
     "neuronio": Shape(
-        "neuronio",
+        "neuronio", "NeuronIO Branch-ELM (1278 in, d_m 20, 45 branches x 100)",
         configs.get("neuronio/branch-elm/released").elm_config(),  # num_memory_20
         batch=8, seq_len=500, loss="mse",
         inputs="ternary spikes, 1% density, +1 first half / -1 second half of the channels",
-        min_vs_ref=10.0, min_vs_torch=15.0,
+        min_vs_ref=10.0, min_vs_torch=30.0, sparse=True, target_input="sparse",
     ),
     "shd": Shape(
-        "shd",
+        "shd", "SHD ELM (700 in, d_m 100, 19 out)",
         elm.ELMConfig(700, 19, d_m=100),
         batch=8, seq_len=200, loss="ce_last",
         inputs="spike counts, Poisson with mean 0.05 per channel and bin",
-        min_vs_ref=3.0, min_vs_torch=5.0,
+        min_vs_ref=3.0, min_vs_torch=5.0, sparse=True,
     ),
     "listops": Shape(
-        "listops",
+        "listops", "ListOps ELM (25 in, d_m 150, 10 out)",
         elm.ELMConfig(25, 10, d_m=150),
         batch=384, seq_len=2000, loss="ce_last",
         inputs="one-hot tokens, uniform over the 25 symbols",
-        min_vs_ref=None, min_vs_torch=1.5,
+        min_vs_ref=1.0, min_vs_torch=1.2,
     ),
 }
 
@@ -131,19 +142,20 @@ def torch_loss(kind: str, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor
 
 
 def jax_train_step(
-    model: elm.ELM, kind: str, reference: bool
+    model: elm.ELM, kind: str, reference: bool, loop: str = "auto"
 ) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """A jitted step (forward, backward, Adam update) of ``model``, as a training loop runs it.
 
     ``nnx.cached_partial`` binds the model and optimizer once, so each call skips re-walking
-    the module graph (about a millisecond of Python per call, 5% of a NeuronIO step).
+    the module graph (about a millisecond of Python per call, 5% of a NeuronIO step). ``x`` may
+    be an array or an :class:`elm.SparseInput`; ``loop`` picks the fast path's formulation.
     """
     optimizer = nnx.Optimizer(model, optax.adam(LEARNING_RATE), wrt=nnx.Param)
 
     @nnx.jit
-    def step(model: elm.ELM, optimizer: nnx.Optimizer, x: jax.Array, target: jax.Array):
+    def step(model: elm.ELM, optimizer: nnx.Optimizer, x, target: jax.Array):
         def loss_of(model: elm.ELM) -> jax.Array:
-            return jax_loss(kind, model(x, reference=reference), target)
+            return jax_loss(kind, model(x, reference=reference, loop=loop), target)
 
         loss, grads = nnx.value_and_grad(loss_of)(model)
         optimizer.update(model, grads)
@@ -185,7 +197,8 @@ def check_torch_matches(model: elm.ELM, module: torch_elm.TorchELM, x: np.ndarra
     Run once before timing, so the comparison is between two implementations of one function.
     """
     x = x[:CHECK_BATCH]
-    y_jax = np.asarray(nnx.jit(lambda m, x: m(x))(model, jnp.asarray(x)))
+    with jax.default_matmul_precision("highest"):  # full float32 on accelerators too (no TF32)
+        y_jax = np.asarray(nnx.jit(lambda m, x: m(x))(model, jnp.asarray(x)))
     with torch.no_grad():
         y_torch = module(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(y_torch, y_jax, rtol=CHECK_TOL, atol=CHECK_TOL,
@@ -202,24 +215,53 @@ def summarise(times: list[float] | None) -> dict | None:
             "repeats": len(ms)}
 
 
-def bench_shape(shape: Shape, repeats: int, budget_s: float, peak_gflops: float) -> dict:
-    """Time the three implementations at ``shape`` and derive speedups, FLOP/s and verdicts."""
+def host_sparse_ms(x_np: np.ndarray, repeats: int = 5) -> float:
+    """Median ms of :func:`elm.sparse_input` on one batch: the host-side cost of the sparse path.
+
+    A training loop pays it per batch in its data pipeline (``WindowSampler(sparse=True)`` does
+    it in its loader thread), not inside the jitted step, so it is reported apart.
+    """
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        elm.sparse_input(x_np)
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def bench_shape(shape: Shape, repeats: int, budget_s: float, peak_gflops: float,
+                loops: bool = False) -> dict:
+    """Time the implementations at ``shape`` and derive speedups, FLOP/s and verdicts."""
     x_np, target_np = make_batch(shape)
     x, target = jnp.asarray(x_np), jnp.asarray(target_np)
     model_fast = elm.ELM(shape.config, rngs=nnx.Rngs(0))
-    model_ref = elm.ELM(shape.config, rngs=nnx.Rngs(0))
-    row: dict = {"shape": shape.name, "batch": shape.batch, "seq_len": shape.seq_len,
-                 "loss": shape.loss, "inputs": shape.inputs, "params": elm.count_params(model_fast)}
+    row: dict = {"shape": shape.name, "model": shape.model, "batch": shape.batch,
+                 "seq_len": shape.seq_len,
+                 "loss": shape.loss, "inputs": shape.inputs, "params": elm.count_params(model_fast),
+                 "loop": elm.recurrence.choose_loop(shape.config.num_input, shape.config.hidden),
+                 "target_input": shape.target_input, "density": float(np.mean(x_np != 0))}
 
     if HAS_TORCH:  # copy weights before any training step changes them
         module = torch_elm.TorchELM(model_fast)
         row["torch_check_max_abs_err"] = check_torch_matches(model_fast, module, x_np)
 
-    fast = jax_train_step(model_fast, shape.loss, reference=False)
-    ref = jax_train_step(model_ref, shape.loss, reference=True)
-    fast_step = lambda: jax.block_until_ready(fast(x, target))  # noqa: E731
-    ref_step = lambda: jax.block_until_ready(ref(x, target))  # noqa: E731
-    steps = {"fast": (fast_step, fast_step), "ref": (ref_step, ref_step)}
+    def jax_step(reference: bool = False, loop: str = "auto", inputs=x):
+        model = elm.ELM(shape.config, rngs=nnx.Rngs(0))
+        step = jax_train_step(model, shape.loss, reference=reference, loop=loop)
+        run = lambda: jax.block_until_ready(step(inputs, target))  # noqa: E731
+        return run, run
+
+    steps = {"fast": jax_step()}
+    if shape.sparse:
+        sparse = elm.sparse_input(x_np)
+        row["sparse_capacity"] = sparse.capacity
+        row["nonzeros"] = int(np.count_nonzero(x_np))
+        row["host_sparse_ms"] = host_sparse_ms(x_np)
+        steps["sparse"] = jax_step(inputs=sparse)
+    steps["ref"] = jax_step(reference=True)
+    if loops:
+        for loop in elm.recurrence.LOOPS[1:]:
+            steps[f"loop_{loop}"] = jax_step(loop=loop)
     if HAS_TORCH:
         x_t, target_t = torch.from_numpy(x_np), torch.from_numpy(target_np)
         if shape.loss == "ce_last":
@@ -233,45 +275,73 @@ def bench_shape(shape: Shape, repeats: int, budget_s: float, peak_gflops: float)
         steps["torch"] = (lambda: torch_step(x_t[:, short], target_short),
                           lambda: torch_step(x_t, target_t))
     times = time_interleaved(steps, repeats, budget_s)
-    for name in ("fast", "ref", "torch"):
-        row[name] = summarise(times.get(name))
+    for name in steps:
+        row[name] = summarise(times[name])
+    row.setdefault("torch", None)
+    row.setdefault("sparse", None)
 
-    t_fast = row["fast"]["median_ms"]
-    for name in ("ref", "torch"):
-        row[f"{name}_over_fast"] = row[name]["median_ms"] / t_fast if row[name] else None
     train_flops = 3 * elm.count_flops(model_fast, shape.seq_len) * shape.batch
     row["train_flops"] = train_flops
-    row["fast_gflops"] = train_flops / (t_fast * 1e-3) / 1e9
-    row["fast_peak_share"] = row["fast_gflops"] / peak_gflops
-    row["targets"] = [
-        {"target": f"fast >= {need:g}x {name}", "need": need, "got": row[f"{name}_over_fast"],
-         "verdict": "n/a" if row[f"{name}_over_fast"] is None
-         else "PASS" if row[f"{name}_over_fast"] >= need else "FAIL"}
-        for name, need in (("ref", shape.min_vs_ref), ("torch", shape.min_vs_torch))
-        if need is not None
-    ]
+    row["speedups"] = {}
+    for mine in ("fast", "sparse"):
+        if row[mine] is None:
+            continue
+        t_mine = row[mine]["median_ms"]
+        for other in ("ref", "torch"):
+            if row[other] is not None:
+                row["speedups"][f"{other}/{mine}"] = row[other]["median_ms"] / t_mine
+        row[f"{mine}_gflops"] = train_flops / (t_mine * 1e-3) / 1e9
+        row[f"{mine}_peak_share"] = row[f"{mine}_gflops"] / peak_gflops
+    judged = "sparse" if shape.target_input == "sparse" else "fast"
+    label = {"fast": "dense", "sparse": "sparse"}
+
+    def verdict(mine: str, other: str, need: float) -> dict:
+        got = row["speedups"].get(f"{other}/{mine}")
+        return {"target": f"{label[mine]} input: fast >= {need:g}x {other}", "need": need,
+                "got": got, "verdict": "n/a" if got is None else "PASS" if got >= need else "FAIL"}
+
+    row["targets"] = [verdict(judged, other, need)
+                      for other, need in (("ref", shape.min_vs_ref), ("torch", shape.min_vs_torch))
+                      if need is not None]
+    if judged != "fast":  # model(X) on the dense input is never slower than the reference either
+        row["targets"].append(verdict("fast", "ref", 1.0))
     return row
 
 
-def machine() -> dict:
-    """What the numbers were measured on: CPU, cores, load and library versions."""
-    cpu = platform.processor() or "unknown"
+def cpu_info() -> tuple[str, list[str]]:
+    """The CPU's model name and which of its vector extensions matter for matmul speed."""
+    cpu, flags = platform.processor() or "unknown", []
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            lines = f.read().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+        present = next(line.split(":", 1)[1].split() for line in lines if line.startswith("flags"))
+        flags = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16") if f in present]
     except (OSError, StopIteration):
         pass
+    return cpu, flags
+
+
+def machine() -> dict:
+    """What the numbers were measured on: device, CPU, cores, load and library versions."""
+    cpu, flags = cpu_info()
+    device = jax.config.jax_default_device or jax.devices()[0]
     return {
         "cpu": cpu,
+        "cpu_flags": flags,
         "cores": os.cpu_count(),
         "load_avg_1min_start": os.getloadavg()[0],
         "python": platform.python_version(),
         "jax": jax.__version__,
         "jax_backend": jax.default_backend(),
+        "device": f"{device.platform}:{device.id}",
+        "device_kind": device.device_kind,
+        "matmul_precision": jax.config.jax_default_matmul_precision or "default",
         "flax": importlib.metadata.version("flax"),
         "optax": optax.__version__,
         "torch": torch.__version__ if HAS_TORCH else None,
         "torch_threads": torch.get_num_threads() if HAS_TORCH else None,
+        "date": time.strftime("%Y-%m-%d"),
     }
 
 
@@ -282,44 +352,58 @@ def fmt(value: float | None, spec: str) -> str:
 def print_report(info: dict, rows: list[dict], peak_gflops: float) -> None:
     """The header, the timing table and the targets, as plain text."""
     print(f"ELM training-step benchmark  (forward + backward + Adam, float32, lr {LEARNING_RATE})")
-    print(f"machine: {info['cpu']}, {info['cores']} cores | python {info['python']}, "
-          f"jax {info['jax']} ({info['jax_backend']}), flax {info['flax']}, "
+    print(f"device: {info['device_kind']} ({info['device']}) | CPU: {info['cpu']} "
+          f"({', '.join(info['cpu_flags']) or 'no flags read'}), {info['cores']} cores | "
+          f"python {info['python']}, jax {info['jax']}, flax {info['flax']}, "
           f"optax {info['optax']}, torch {info['torch'] or 'not installed'}"
           + (f", torch threads {info['torch_threads']}" if info["torch"] else ""))
     load = (info["load_avg_1min_start"], info["load_avg_1min_end"])
     print(f"1-min load average: {load[0]:.2f} at start, {load[1]:.2f} at end")
     busy = load[0] > 0.5 or load[1] > info["cores"] + 0.5  # this benchmark alone loads ~cores
-    if busy and (info["torch_threads"] or 0) > 1:
-        print("WARNING: other processes share the CPU. Eager torch with more than one thread "
-              "slows down far more than the CPU share (each small op waits for a descheduled "
-              "worker thread), which inflates torch/fast; prefer a quiet machine or compare "
-              "with --torch-threads 1.")
+    if busy:
+        print("WARNING: other processes shared the CPU during this run; the ratios are measured "
+              "round-robin and hold up better than the absolute times.")
     print(f"FLOPs: {FLOP_RULE}; peak {peak_gflops:g} GFLOP/s FP32")
     print("times: median ms per step (warm-up excluded, n = timed steps); "
-          "speedup = t_other / t_fast\n")
-    head = (f"{'shape':<9}{'B':>4}{'T':>6}{'loss':>8}{'fast ms':>10}{'ref ms':>10}"
-            f"{'torch ms':>10}{'ref/fast':>10}{'torch/fast':>11}{'GFLOP/s':>9}{'% peak':>8}  n")
+          "speedup = t_other / t_mine; sparse = the same step on elm.sparse_input(X)\n")
+    head = (f"{'shape':<9}{'B':>4}{'T':>6}{'input':>7}{'ms':>10}{'ref ms':>10}{'torch ms':>10}"
+            f"{'ref/x':>8}{'torch/x':>9}{'GFLOP/s':>9}{'% peak':>8}  n")
     print(head)
     print("-" * len(head))
     for r in rows:
-        med = {k: r[k]["median_ms"] if r[k] else None for k in ("fast", "ref", "torch")}
-        n = "/".join(str(r[k]["repeats"]) if r[k] else "-" for k in ("fast", "ref", "torch"))
-        print(f"{r['shape']:<9}{r['batch']:>4}{r['seq_len']:>6}{r['loss']:>8}"
-              f"{fmt(med['fast'], '.2f'):>10}{fmt(med['ref'], '.2f'):>10}"
-              f"{fmt(med['torch'], '.2f'):>10}{fmt(r['ref_over_fast'], '.1f'):>10}"
-              f"{fmt(r['torch_over_fast'], '.1f'):>11}{r['fast_gflops']:>9.2f}"
-              f"{100 * r['fast_peak_share']:>7.1f}%  {n}")
+        for mine, label in (("fast", "dense"), ("sparse", "sparse")):
+            if r.get(mine) is None:
+                continue
+            sp = r["speedups"]
+            print(f"{r['shape']:<9}{r['batch']:>4}{r['seq_len']:>6}{label:>7}"
+                  f"{r[mine]['median_ms']:>10.2f}{r['ref']['median_ms']:>10.2f}"
+                  f"{fmt(r['torch'] and r['torch']['median_ms'], '.2f'):>10}"
+                  f"{fmt(sp.get('ref/' + mine), '.1f'):>8}{fmt(sp.get('torch/' + mine), '.1f'):>9}"
+                  f"{r[mine + '_gflops']:>9.2f}{100 * r[mine + '_peak_share']:>7.1f}%  "
+                  f"{r[mine]['repeats']}")
+    loop_rows = [(r, k) for r in rows for k in r if k.startswith("loop_")]
+    if loop_rows:
+        print("\nformulations of the fast path's time loop (dense input; auto = "
+              "elm.recurrence.choose_loop):")
+        for r, k in loop_rows:
+            print(f"  {r['shape']:<9}{k[5:]:<8}{r[k]['median_ms']:>10.2f} ms  "
+                  f"ref/x {r['ref']['median_ms'] / r[k]['median_ms']:.2f}"
+                  + ("  <- auto" if k[5:] == r["loop"] else ""))
     print("\nlosses: mse = mean squared error over every step and output; "
           "ce_last = softmax cross-entropy of the last step's outputs")
     for r in rows:
         check = r.get("torch_check_max_abs_err")
-        print(f"  {r['shape']}: {r['inputs']}; {r['params']} params"
+        print(f"  {r['shape']}: {r['inputs']}; {r['params']} params; loop {r['loop']!r}"
               + ("" if check is None else f"; torch == fast JAX (max abs err {check:.1e})"))
+        if r.get("sparse") is not None:
+            print(f"    sparse input: {r['nonzeros']} non-zeros ({100 * r['density']:.2f} %) in "
+                  f"capacity {r['sparse_capacity']}; elm.sparse_input on the host: "
+                  f"{r['host_sparse_ms']:.1f} ms per batch (outside the step)")
     print("\ntargets (README, section Speed):")
     for r in rows:
         for t in r["targets"]:
             got = "n/a" if t["got"] is None else f"{t['got']:.1f}x"
-            print(f"  {r['shape']:<9}{t['target']:<22}got {got:>7}  {t['verdict']}")
+            print(f"  {r['shape']:<9}{t['target']:<32}got {got:>7}  {t['verdict']}")
 
 
 def parse_shapes(parser: argparse.ArgumentParser, text: str, known: dict) -> list[str]:
@@ -341,10 +425,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"stop timing a shape after this many seconds once {MIN_REPEATS} "
                              "rounds are timed")
     parser.add_argument("--peak-gflops", type=float, default=166.0,
-                        help="FP32 peak of the CPU (default: 2-core Zen 4 with AVX-512)")
+                        help="FP32 peak of the device (default: 2 Zen cores at 2.6 GHz, 32 FLOP "
+                             "per cycle each)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch.set_num_threads for the torch loop (default 1: the fastest for "
                              "its many tiny per-step ops on this machine)")
+    parser.add_argument("--device", choices=("cpu", "gpu", "tpu"), default=None,
+                        help="JAX device to time on (default: JAX's default device; the torch "
+                             "loop always runs on the CPU)")
+    parser.add_argument("--loops", action="store_true",
+                        help="also time every formulation of the time loop (loop=...)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     args.shapes = parse_shapes(parser, args.shapes, SHAPES)
@@ -357,16 +447,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if HAS_TORCH:
         torch.set_num_threads(args.torch_threads)
+    if args.device is not None:
+        jax.config.update("jax_default_device", jax.devices(args.device)[0])
     info = machine()
     rows = []
     for name in args.shapes:
         print(f"[{name}] timing ...", file=sys.stderr, flush=True)
-        rows.append(bench_shape(SHAPES[name], args.repeats, args.budget_s, args.peak_gflops))
+        rows.append(bench_shape(SHAPES[name], args.repeats, args.budget_s, args.peak_gflops,
+                                loops=args.loops))
     info["load_avg_1min_end"] = os.getloadavg()[0]
     print_report(info, rows, args.peak_gflops)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "peak_gflops": args.peak_gflops, "flop_rule": FLOP_RULE,
+                       "command": "python benchmarks/recurrence.py "
+                                  + " ".join(sys.argv[1:] if argv is None else argv),
                        "results": rows}, f, indent=2)
 
 

@@ -282,24 +282,30 @@ class ELM(nnx.Module):
             b_y=self.w_y.bias[...],
         )
 
-    def __call__(self, x: Array, *, return_states: bool = False, reference: bool = False):
+    def __call__(self, x: Array | recurrence.SparseInput, *, return_states: bool = False,
+                 reference: bool = False, loop: str = "auto"):
         """Raw outputs ``(batch, time, num_output)`` for inputs ``(batch, time, num_input)``.
 
-        ``reference=True`` runs the per-step reference loop instead of the fast one (same
-        values); ``return_states=True`` implies it and also returns the trajectories.
+        ``x`` is a dense array or an :class:`elm.SparseInput` (the non-zero entries of one, made
+        on the host by :func:`elm.sparse_input`; the fast path then projects only the active
+        channels). ``reference=True`` runs the per-step reference loop instead of the fast one
+        (same values); ``return_states=True`` implies it and also returns the trajectories.
+        ``loop`` picks the fast path's formulation (:data:`elm.recurrence.LOOPS`; "auto" by
+        shape, see :func:`elm.recurrence.choose_loop`).
         """
-        x = jnp.asarray(x)
-        if x.ndim != 3 or x.shape[-1] != self.config.num_input:
+        if not isinstance(x, recurrence.SparseInput):
+            x = jnp.asarray(x)
+        if len(x.shape) != 3 or x.shape[-1] != self.config.num_input:
             raise ValueError(
                 f"ELM expects inputs of shape (batch, time, {self.config.num_input}), "
-                f"got {x.shape}"
+                f"got {tuple(x.shape)}"
             )
         x = x.astype(self.w_y.kernel[...].dtype)
         dyn = self.dynamics()
         if return_states or reference:
             y, states = recurrence.reference_forward(dyn, self.structure, x)
             return (y, states) if return_states else y
-        return recurrence.fast_forward(dyn, self.structure, x)
+        return recurrence.fast_forward(dyn, self.structure, x, loop)
 
 
 class BranchELM(ELM):

@@ -17,12 +17,14 @@ breaks that fold; the trace is then filtered in branch space, where the nonlinea
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 Array = jax.Array
@@ -100,6 +102,145 @@ def _readout(m_new: Array, m_prev: Array, dyn: Dynamics, structure: Structure) -
 
 
 # ---------------------------------------------------------------------------------------------
+# Sparse inputs: a batch given by its non-zero entries.
+# ---------------------------------------------------------------------------------------------
+
+#: The smallest capacity :func:`sparse_capacity` hands out.
+MIN_SPARSE_CAPACITY = 1024
+
+
+@partial(jax.tree_util.register_dataclass, data_fields=("row", "channel", "value"),
+         meta_fields=("shape",))
+@dataclass(frozen=True)
+class SparseInput:
+    """A batch ``x`` of shape ``(B, T, inputs)`` held as the list of its non-zero entries.
+
+    Entry ``k`` stands for ``x[b, t, channel[k]] = value[k]`` with ``row[k] = t * B + b``:
+    time-major, the order in which the loop consumes the steps. Rows ascend. The arrays have a
+    fixed length, the capacity (:func:`sparse_capacity`), and the slots past the real entries hold
+    ``value = 0`` on the last row, so batches with slightly different spike counts share one
+    compiled program. ``shape`` is static (part of the pytree structure).
+
+    Build one on the host, outside any jitted function, with :func:`sparse_input` (from a dense
+    array) or :meth:`from_coordinates` (from spike positions): finding the non-zeros is cheap in
+    NumPy and slow inside XLA. ``model(SparseInput)`` then projects only the active channels.
+    """
+
+    row: Array  # (capacity,) int32, t * B + b, ascending
+    channel: Array  # (capacity,) int32 input channel
+    value: Array  # (capacity,) float, 0 in the padding slots
+    shape: tuple[int, int, int]  # (B, T, inputs) of the dense batch
+
+    @property
+    def ndim(self) -> int:
+        return 3
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    @property
+    def capacity(self) -> int:
+        return int(self.value.shape[0])
+
+    def astype(self, dtype) -> SparseInput:
+        return dataclasses.replace(self, value=jnp.asarray(self.value).astype(dtype))
+
+    def to_dense(self) -> Array:
+        """The dense ``(B, T, inputs)`` batch (a scatter; for checks and the reference)."""
+        batch, steps, n_input = self.shape
+        value = jnp.asarray(self.value)
+        flat = jnp.zeros((steps * batch, n_input), value.dtype)
+        flat = flat.at[self.row, self.channel].add(value)
+        return jnp.swapaxes(flat.reshape(steps, batch, n_input), 0, 1)
+
+    @classmethod
+    def from_coordinates(cls, batch_index, time_index, channel, value, shape: tuple[int, int, int],
+                         capacity: int | None = None) -> SparseInput:
+        """From the positions ``(b, t, channel)`` and values of the non-zero entries (host, NumPy).
+
+        Entries may come in any order; they are sorted time-major. A repeated position adds up.
+        ``capacity`` defaults to :func:`sparse_capacity` of the entry count.
+        """
+        batch, steps, n_input = (int(v) for v in shape)
+        b = np.asarray(batch_index, np.int64).ravel()
+        t = np.asarray(time_index, np.int64).ravel()
+        c = np.asarray(channel, np.int64).ravel()
+        v = np.asarray(value).ravel()
+        if not b.size == t.size == c.size == v.size:
+            raise ValueError("SparseInput.from_coordinates: index and value arrays differ in size "
+                             f"({b.size}, {t.size}, {c.size}, {v.size})")
+        for name, idx, bound in (("batch", b, batch), ("time", t, steps), ("channel", c, n_input)):
+            if idx.size and (idx.min() < 0 or idx.max() >= bound):
+                raise ValueError(f"SparseInput.from_coordinates: {name} index outside "
+                                 f"0..{bound - 1}")
+        row = t * batch + b
+        order = np.lexsort((c, row))
+        return _pack(row[order], c[order], v[order], (batch, steps, n_input), capacity)
+
+
+def _pack(row: np.ndarray, channel: np.ndarray, value: np.ndarray, shape: tuple[int, int, int],
+          capacity: int | None) -> SparseInput:
+    """Sorted entries -> a :class:`SparseInput` padded to its capacity."""
+    batch, steps, _ = shape
+    nnz = int(row.size)
+    capacity = sparse_capacity(nnz) if capacity is None else int(capacity)
+    if capacity < nnz:
+        raise ValueError(f"SparseInput: {nnz} non-zero entries exceed capacity {capacity}")
+    rows = np.full(capacity, steps * batch - 1, np.int32)
+    channels = np.zeros(capacity, np.int32)
+    values = np.zeros(capacity, value.dtype if value.dtype.kind == "f" else np.float32)
+    rows[:nnz], channels[:nnz], values[:nnz] = row, channel, value
+    return SparseInput(rows, channels, values, shape)
+
+
+def sparse_capacity(nnz: int) -> int:
+    """A padded length for ``nnz`` entries: four sizes per octave (at most 25 % padding).
+
+    The smallest of ``1024, 1280, 1536, 1792, 2048, 2560, ...`` that holds ``nnz``: batches whose
+    spike counts differ by a few percent get the same capacity and so the same compiled program.
+    """
+    if nnz <= MIN_SPARSE_CAPACITY:
+        return MIN_SPARSE_CAPACITY
+    step = 1 << ((nnz - 1).bit_length() - 3)  # a quarter of the octave below nnz
+    return -(-nnz // step) * step
+
+
+def sparse_input(x, capacity: int | None = None) -> SparseInput:
+    """The non-zero entries of a dense ``(B, T, inputs)`` batch (host, NumPy; not jittable).
+
+    About 15 ms for a NeuronIO batch (8 x 500 x 1278) on one core: a data loader does it once
+    per batch, outside the jitted training step (``WindowSampler(sparse=True)`` does it in its
+    loader thread).
+    """
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"sparse_input expects (batch, time, inputs), got shape {x.shape}")
+    batch, steps, n_input = x.shape
+    time_major = np.ascontiguousarray(np.swapaxes(x, 0, 1)).reshape(-1)
+    flat = np.flatnonzero(time_major != 0)  # ascending (t, b, channel): already in row order
+    return _pack(flat // n_input, flat % n_input, time_major[flat], (batch, steps, n_input),
+                 capacity)
+
+
+def project(x: Array | SparseInput, w: Array) -> Array:
+    """``x @ w`` for every step, time-major: ``(T, B, cols)`` from ``x`` ``(B, T, inputs)``.
+
+    Dense: one matmul, then the batch/time swap (faster on the CPU than a swapping einsum).
+    Sparse: gather the rows of ``w`` of the active channels and add them up per (t, b) with a
+    sorted ``segment_sum``; autodiff turns that into a gather and a scatter-add over the active
+    entries only, instead of the dense ``(B T, inputs) x (inputs, cols)`` weight gradient.
+    """
+    if isinstance(x, SparseInput):
+        batch, steps, _ = x.shape
+        rows = x.value[:, None] * w[x.channel]
+        u = jax.ops.segment_sum(rows, x.row, num_segments=steps * batch, indices_are_sorted=True)
+        return u.reshape(steps, batch, w.shape[1])
+    return jnp.swapaxes(x @ w, 0, 1)
+
+
+
+# ---------------------------------------------------------------------------------------------
 # Reference: equation (1) one time step at a time, every synapse explicit.
 # ---------------------------------------------------------------------------------------------
 
@@ -131,12 +272,15 @@ def reference_step(
 
 @partial(jax.jit, static_argnums=1)
 def reference_forward(
-    dyn: Dynamics, structure: Structure, x: Array
+    dyn: Dynamics, structure: Structure, x: Array | SparseInput
 ) -> tuple[Array, Trajectories]:
     """Run :func:`reference_step` over ``x`` ``(B, T, inputs)`` from zero state.
 
-    Returns the raw outputs ``(B, T, n_out)`` and every internal trajectory.
+    Returns the raw outputs ``(B, T, n_out)`` and every internal trajectory. A
+    :class:`SparseInput` is made dense first: the reference reads every channel at every step.
     """
+    if isinstance(x, SparseInput):
+        x = x.to_dense()
     batch = x.shape[0]
     n_state = dyn.w_s.shape[0] if structure.trace == "synapse" else structure.d_tree
     carry = (
@@ -202,53 +346,82 @@ def linear_filter(u: Array, kappa: Array) -> Array:
     return lax.associative_scan(combine, (a, u), axis=0)[1]
 
 
-@partial(jax.jit, static_argnums=1)
-def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
+#: The formulations of :func:`fast_forward`'s time loop (``loop=``); "auto" picks one by shape.
+LOOPS = ("auto", "hoisted", "trace", "scan")
+
+
+def choose_loop(n_input: int, d_mlp: int) -> str:
+    """The loop :func:`fast_forward` runs for ``loop="auto"``.
+
+    * "hoisted" when the input is wider than the MLP (NeuronIO, SHD): the trace is filtered in
+      the narrow ``d_mlp`` space outside the loop, which carries only the memory, and the
+      hand-written backward pass keeps the reverse loop down to the memory gradient;
+    * "scan" otherwise (ListOps: 25 tokens, ``d_mlp`` 300): projecting first would only inflate
+      the arrays, so the loop carries the narrow branch trace, applies the first layer's input
+      block itself and reads out inside the loop, and autodiff differentiates it. At these
+      sizes the step's large matmuls dominate; the hand-written backward ("trace") saves no
+      arithmetic there but writes and reads more whole-sequence arrays, and measured slower
+      (``benchmarks/recurrence.py --loops``).
+    """
+    return "hoisted" if n_input > d_mlp else "scan"
+
+
+@partial(jax.jit, static_argnums=(1, 3, 4, 5))
+def fast_forward(dyn: Dynamics, structure: Structure, x: Array | SparseInput,
+                 loop: str = "auto", keep: bool | None = None, chains: int | None = None) -> Array:
     """Same outputs as :func:`reference_forward`, with only the memory update in the loop.
 
     Requires one synaptic time constant (``kappa_s`` scalar), which makes the trace commute
-    with the branch sums and the MLP's input block. Two regimes:
+    with the branch sums and the MLP's input block. ``x`` is a dense batch ``(B, T, inputs)``
+    or a :class:`SparseInput`; ``loop`` picks the formulation (:data:`LOOPS`, :func:`choose_loop`):
 
-    * inputs wider than the MLP (NeuronIO, SHD): everything up to the first layer's
-      pre-activation is computed for all steps at once, in the narrow ``d_mlp`` space; with a
-      branch nonlinearity the trace does not commute with the first layer any more, so it is
-      filtered in branch space, passed through the nonlinearity, then projected (still for all
-      steps at once);
-    * inputs narrower than the MLP (ListOps: 25 tokens, ``d_mlp`` 300): projecting first would
-      only inflate the arrays, so the trace is filtered in branch space and its small matmul
-      joins the memory's inside the loop.
+    * "hoisted": everything up to the first layer's pre-activation is computed for all steps
+      at once, in the ``d_mlp`` space; with a branch nonlinearity the trace does not commute
+      with the first layer any more, so it is filtered in branch space, passed through the
+      nonlinearity, then projected (still for all steps at once). The loop carries ``m``.
+    * "trace": the input is only mapped to the ``d_tree`` branch sums outside the loop; the loop
+      carries the branch trace and the memory and does the whole first layer, with the
+      hand-written backward pass of :func:`trace_memory_loop`.
+    * "scan": as "trace" with the readout inside the loop, differentiated by autodiff.
+
+    ``keep`` (None: by size, :func:`keep_intermediates`) says whether the hand-written backward
+    passes keep per-step intermediates or recompute them for all steps at once; ``chains``
+    (None: :func:`default_chains`) into how many independent pieces each step cuts the batch.
     """
+    if loop not in LOOPS:
+        raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
     n_input = x.shape[-1]
     d_tree = structure.d_tree
     w1, b1 = dyn.mlp[0]
     rest = dyn.mlp[1:]
-    if n_input > w1.shape[1]:
+    if loop == "auto":
+        loop = choose_loop(n_input, w1.shape[1])
+    if keep is None:
+        keep = keep_intermediates(x.shape[0], w1.shape[1])
+    if chains is None:
+        chains = default_chains(x.shape[0], w1.shape[1])
+    if loop == "hoisted":
         if structure.branch_activation == "none":
-            w_eff = input_projection(dyn, structure, n_input)  # (inputs, d_mlp)
-            u = jnp.swapaxes(x @ w_eff, 0, 1)  # (T, B, d_mlp): matmul, then swap (faster on CPU)
+            u = project(x, input_projection(dyn, structure, n_input))  # (T, B, d_mlp)
             a = linear_filter(u, dyn.kappa_s) + b1  # the first layer's input-driven part, every t
         else:
-            p = jnp.swapaxes(x @ branch_projection(dyn, structure, n_input), 0, 1)  # (T, B, d_tree)
+            p = project(x, branch_projection(dyn, structure, n_input))  # (T, B, d_tree)
             s = branch_output(linear_filter(p, dyn.kappa_s), structure)
             a = s @ w1[:d_tree] + b1
-        m = memory_loop(structure.activation, a, w1[d_tree:], dyn.kappa_m, dyn.gain_m, rest)
-    else:
-        p = jnp.swapaxes(x @ branch_projection(dyn, structure, n_input), 0, 1)  # (T, B, d_tree)
-
-        # recurrence-bound: the loop's own matmuls dominate, so the step carries the (narrow)
-        # branch trace, keeps the reference's single first-layer matmul and autodiff's backward
-        def step(carry: tuple[Array, Array], p_t: Array) -> tuple[tuple[Array, Array], Array]:
-            s_prev, m_prev = carry
-            s_t = dyn.kappa_s * s_prev + p_t
-            branch_input = branch_output(s_t, structure)
-            h = jnp.concatenate([branch_input, dyn.kappa_m * m_prev], axis=-1) @ w1 + b1
-            m_t = dyn.kappa_m * m_prev + dyn.gain_m * custom_tanh(_hidden(h, structure, dyn.mlp))
-            return (s_t, m_t), m_t
-
-        zeros = jnp.zeros((x.shape[0], d_tree + dyn.kappa_m.shape[0]), x.dtype)
-        m = lax.scan(step, (zeros[:, :d_tree], zeros[:, d_tree:]), p)[1]
+        m = memory_loop(structure.activation, keep, chains, a, w1[d_tree:], dyn.kappa_m,
+                        dyn.gain_m, rest)
+    elif loop == "trace":
+        p = project(x, branch_projection(dyn, structure, n_input))  # (T, B, d_tree)
+        m = trace_memory_loop(_loop_key(structure), keep, chains, p, dyn.kappa_s, w1, b1,
+                              dyn.kappa_m, dyn.gain_m, rest)
+    else:  # autodiff's backward: the readout joins the loop, as in the reference
+        p = project(x, branch_projection(dyn, structure, n_input))
+        y = _trace_scan(structure, p, dyn.kappa_s, _fold_kappa(w1, dyn.kappa_m, d_tree),
+                        b1, dyn.kappa_m, dyn.gain_m, rest, False, chains,
+                        readout=(dyn.w_y, dyn.b_y))[0]
+        return jnp.swapaxes(y, 0, 1)
     if structure.readout == "m_prev":
-        m = jnp.concatenate([jnp.zeros_like(m[:1]), m[:-1]], axis=0)
+        m = _shift(m)
     return jnp.swapaxes(m @ dyn.w_y + dyn.b_y, 0, 1)  # read out time-major; swap the small y
 
 
@@ -256,13 +429,24 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array) -> Array:
 # The memory loop with a hand-written backward pass.
 #
 # Autodiff of ``lax.scan`` accumulates every weight gradient inside the reverse loop, one small
-# outer product per step. Here the forward loop keeps each step's pre-activations, the reverse
-# loop carries only the memory gradient and emits the per-step error signals, and the weight
-# gradients are then a few large matmuls over all steps.
-# ``tests/test_recurrence.py`` checks this against autodiff of the reference loop in x64.
+# outer product per step, and saves every intermediate of the step. Here the reverse loop carries
+# only the memory gradient ``g_t`` and does the two or three matmuls that propagate it one step
+# back; the weight gradients are then a few large matmuls over all steps at once.
+#
+# What the backward loop needs per step are the layers' pre-activations. For small steps (batch
+# x d_mlp below KEEP_PER_STEP elements, NeuronIO: 8 x 40) the cost of a step is its number of
+# operations, not its arithmetic: the forward loop then emits only ``m_t`` and the
+# pre-activations are recomputed afterwards for all steps at once, and the backward loop emits
+# only ``g_t``. For larger steps (SHD: 8 x 200, ListOps: 384 x 300) recomputing costs more than
+# it saves, so the forward loop keeps them and the backward loop emits the hidden errors.
+# ``tests/test_recurrence.py`` checks every variant against autodiff of the reference in x64.
 # ---------------------------------------------------------------------------------------------
 
 Layers = tuple[tuple[Array, Array], ...]
+
+#: Elements of one step's hidden layer (batch x d_mlp) from which the loops keep per-step
+#: intermediates instead of recomputing them for all steps at once.
+KEEP_PER_STEP = 1024
 
 
 def _act(name: str, h: Array) -> tuple[Array, Array]:
@@ -273,68 +457,265 @@ def _act(name: str, h: Array) -> tuple[Array, Array]:
     return h * sig, sig * (1 + h * (1 - sig))
 
 
-def _memory_step(activation: str, w1_m: Array, kappa_m: Array, gain_m: Array, rest: Layers,
-                 m_prev: Array, a_t: Array) -> tuple[Array, list[Array]]:
-    """One step: the new memory and every layer's pre-activation (first to last)."""
-    pre = [a_t + (kappa_m * m_prev) @ w1_m]
+def _branch_derivative(structure: Structure, s: Array) -> Array | None:
+    """Derivative of :func:`branch_output` at ``s`` (None: the identity)."""
+    if structure.branch_activation == "none":
+        return None
+    if structure.branch_activation == "relu":
+        return (s > 0).astype(s.dtype)
+    return 1 - jnp.tanh(s) ** 2
+
+
+def _shift(m: Array) -> Array:
+    """``m_{t-1}`` for every ``t`` along axis 0, zero before the first step."""
+    return jnp.concatenate([jnp.zeros_like(m[:1]), m[:-1]], axis=0)
+
+
+def _flat(x: Array) -> Array:
+    return x.reshape(-1, x.shape[-1])
+
+
+def keep_intermediates(batch: int, d_mlp: int) -> bool:
+    """Whether the loops keep per-step intermediates (large steps) or recompute them (small)."""
+    return batch * d_mlp >= KEEP_PER_STEP
+
+
+def default_chains(batch: int, d_mlp: int) -> int:
+    """Independent batch pieces per loop step: 2 for large steps on a CPU, else 1.
+
+    XLA's CPU runtime runs one step's operations one after another, each matmul of a
+    ListOps step (384 x 175 x 300) on one core. Two halves of the batch are two independent
+    chains of operations, which it runs on two cores at once. On an accelerator a step's
+    matmuls are parallel already, and splitting them only adds kernel launches.
+    """
+    large = keep_intermediates(batch, d_mlp) and batch >= 64
+    return 2 if large and jax.default_backend() == "cpu" else 1
+
+
+def _chain_scan(step, init, xs, chains: int, reverse: bool = False):
+    """``lax.scan(step, init, xs)`` with the batch cut into ``chains`` pieces inside each step.
+
+    The batch is axis 0 of the carry and of each step's slice of ``xs``. The values are those
+    of the plain scan; the pieces' operations do not depend on each other, so the runtime may
+    run them at the same time. Outputs are joined along the batch inside the step.
+    """
+    if chains == 1:
+        return lax.scan(step, init, xs, reverse=reverse)
+    batch = jax.tree.leaves(init)[0].shape[0]
+    bounds = [batch * k // chains for k in range(chains + 1)]
+
+    def cut(tree, k):
+        return jax.tree.map(lambda a: a[bounds[k]:bounds[k + 1]], tree)
+
+    def join(*trees):
+        return jax.tree.map(lambda *a: jnp.concatenate(a, axis=0), *trees)
+
+    def multi(carries, xs_t):
+        outs = [step(carry, cut(xs_t, k)) for k, carry in enumerate(carries)]
+        return tuple(o[0] for o in outs), join(*(o[1] for o in outs))
+
+    carries, ys = lax.scan(multi, tuple(cut(init, k) for k in range(chains)), xs, reverse=reverse)
+    return join(*carries), ys
+
+
+def _loop_key(structure: Structure) -> Structure:
+    """The part of the structure a loop depends on (one compiled loop for both readouts)."""
+    return dataclasses.replace(structure, readout="m_t")
+
+
+def _fold_kappa(w1: Array, kappa_m: Array, d_tree: int) -> Array:
+    """The first layer with ``kappa_m`` folded into its memory rows.
+
+    ``[x, m] @ w1k == [x, kappa_m m] @ w1``: one multiply fewer per step.
+    """
+    return jnp.concatenate([w1[:d_tree], kappa_m[:, None] * w1[d_tree:]], axis=0)
+
+
+def _layers(activation: str, pre0: Array, rest: Layers) -> list[Array]:
+    """Every layer's pre-activation, from the first one's."""
+    pre = [pre0]
     for w, b in rest:
         pre.append(_act(activation, pre[-1])[0] @ w + b)
-    return kappa_m * m_prev + gain_m * custom_tanh(pre[-1]), pre
+    return pre
 
 
-def _scan_memory(activation, a, w1_m, kappa_m, gain_m, rest, keep_pre: bool):
-    def step(m_prev, a_t):
-        m_t, pre = _memory_step(activation, w1_m, kappa_m, gain_m, rest, m_prev, a_t)
-        return m_t, (m_t, pre if keep_pre else None)
+def _hidden_errors(activation: str, d_last: Array, pre: list[Array],
+                   rest_t: tuple[Array, ...]) -> list[Array]:
+    """Back from the last layer's error to the first: ``[d_pre_0, ..., d_pre_L]``.
 
-    m0 = jnp.zeros((a.shape[1], kappa_m.shape[0]), a.dtype)
-    return lax.scan(step, m0, a)[1]
-
-
-@partial(jax.custom_vjp, nondiff_argnums=(0,))
-def memory_loop(activation: str, a: Array, w1_m: Array, kappa_m: Array, gain_m: Array,
-                rest: Layers) -> Array:
-    """All memory states ``m_t`` ``(T, B, d_m)`` given the input-driven part ``a`` of layer 1.
-
-    ``a`` is ``(T, B, d_mlp)``; ``w1_m`` the first layer's memory block; ``rest`` the layers
-    after the first (empty for a single linear map).
+    ``rest_t`` are the kernels of the layers after the first, transposed (outside any loop).
     """
-    return _scan_memory(activation, a, w1_m, kappa_m, gain_m, rest, keep_pre=False)[0]
+    d_pre = [d_last]
+    for i in range(len(rest_t) - 1, -1, -1):
+        d_pre.insert(0, (d_pre[0] @ rest_t[i]) * _act(activation, pre[i])[1])
+    return d_pre
 
 
-def _memory_loop_fwd(activation, a, w1_m, kappa_m, gain_m, rest):
-    m, pre = _scan_memory(activation, a, w1_m, kappa_m, gain_m, rest, keep_pre=True)
-    return m, (w1_m, kappa_m, gain_m, rest, m, pre)
+def _memory_update_error(g: Array, pre_last: Array, gain_m: Array) -> tuple[Array, Array]:
+    """The last layer's error from the memory gradient ``g``, and ``tanh`` of its input."""
+    th = jnp.tanh(TANH_SLOPE * pre_last)
+    return g * gain_m * (TANH_GAIN * TANH_SLOPE) * (1 - th * th), th
 
 
-def _memory_loop_bwd(activation, residuals, dm):
-    w1_m, kappa_m, gain_m, rest, m, pre = residuals
-    m_prev = jnp.concatenate([jnp.zeros_like(m[:1]), m[:-1]], axis=0)
+def _backward_loop(activation: str, dm: Array, pre: list[Array], kappa_m: Array, gain_m: Array,
+                   w1k_m: Array, rest: Layers, emit_hidden: bool,
+                   chains: int) -> tuple[Array, list | None]:
+    """The reverse loop over the memory gradient.
+
+    Returns every ``g_t`` (the gradient reaching ``m_t``) and, with ``emit_hidden``, the hidden
+    layers' errors ``d_pre_0 .. d_pre_{L-1}`` (else None). ``w1k_m``: the first layer's memory
+    rows with ``kappa_m`` folded in.
+    """
+    w1k_t = w1k_m.T
+    rest_t = tuple(w.T for w, _ in rest)
 
     def back(g_next, inputs):
         dm_t, pre_t = inputs
         g = dm_t + g_next  # total gradient reaching m_t
-        th = jnp.tanh(TANH_SLOPE * pre_t[-1])
-        d_pre = [g * gain_m * TANH_GAIN * TANH_SLOPE * (1 - th * th)]
-        for i in range(len(rest) - 1, -1, -1):  # back through the layers after the first
-            d_pre.insert(0, (d_pre[0] @ rest[i][0].T) * _act(activation, pre_t[i])[1])
-        d_mk = d_pre[0] @ w1_m.T  # gradient reaching kappa_m * m_{t-1} through the MLP
-        return kappa_m * (g + d_mk), (g, TANH_GAIN * th, d_mk, d_pre)
+        d_last = _memory_update_error(g, pre_t[-1], gain_m)[0]
+        d_pre = _hidden_errors(activation, d_last, pre_t, rest_t)
+        return kappa_m * g + d_pre[0] @ w1k_t, (g, d_pre[:-1] if emit_hidden else None)
 
-    _, (g, delta, d_mk, d_pre) = lax.scan(back, jnp.zeros_like(m[0]), (dm, pre), reverse=True)
+    _, (g, hidden) = _chain_scan(back, jnp.zeros_like(dm[0]), (dm, pre), chains, reverse=True)
+    return g, hidden
 
-    def flat(x):
-        return x.reshape(-1, x.shape[-1])
 
-    d_a = d_pre[0]
-    d_w1_m = flat(kappa_m * m_prev).T @ flat(d_a)
-    d_kappa = jnp.sum(m_prev * (d_mk + g), axis=(0, 1))
-    d_gain = jnp.sum(g * delta, axis=(0, 1))
+def _loop_gradients(activation: str, inp0: Array | None, m_prev: Array, pre: list[Array],
+                    g: Array, hidden: list | None, w1_m: Array, kappa_m: Array, gain_m: Array,
+                    rest: Layers):
+    """Parameter gradients of a memory loop from its per-step errors, as large matmuls.
+
+    ``inp0`` is the first layer's non-memory input for every step (None for the hoisted loop,
+    whose first layer here has only memory rows). Returns ``(d_pre_0, d_w1k, d_b1, d_kappa_m,
+    d_gain_m, d_rest)`` with ``d_w1k`` the gradient of the ``kappa_m``-folded first layer.
+    """
+    d_last, th = _memory_update_error(g, pre[-1], gain_m)
+    if hidden is None:  # small steps: the hidden errors were not kept; recompute them at once
+        d_pre = _hidden_errors(activation, d_last, pre, tuple(w.T for w, _ in rest))
+    else:
+        d_pre = [*hidden, d_last]
+    x0 = m_prev if inp0 is None else jnp.concatenate([inp0, m_prev], axis=-1)
+    d_w1k = _flat(x0).T @ _flat(d_pre[0])
+    d_m = kappa_m.shape[0]
+    d_kappa_m = jnp.sum(m_prev * g, axis=(0, 1)) + jnp.sum(w1_m * d_w1k[-d_m:], axis=1)
+    d_gain_m = jnp.sum(g * TANH_GAIN * th, axis=(0, 1))
     d_rest = tuple(
-        (flat(_act(activation, pre[i])[0]).T @ flat(d_pre[i + 1]), jnp.sum(d_pre[i + 1], (0, 1)))
+        (_flat(_act(activation, pre[i])[0]).T @ _flat(d_pre[i + 1]), jnp.sum(d_pre[i + 1], (0, 1)))
         for i in range(len(rest))
     )
-    return d_a, d_w1_m, d_kappa, d_gain, d_rest
+    return d_pre[0], d_w1k, jnp.sum(d_pre[0], axis=(0, 1)), d_kappa_m, d_gain_m, d_rest
+
+
+# the hoisted loop: the input-driven part ``a`` of the first layer is given for every step ------
+
+
+def _hoisted_scan(activation, a, w1k_m, kappa_m, gain_m, rest, keep: bool, chains: int):
+    def step(m_prev, a_t):
+        pre = _layers(activation, a_t + m_prev @ w1k_m, rest)
+        m_t = kappa_m * m_prev + gain_m * custom_tanh(pre[-1])
+        return m_t, (m_t, pre if keep else None)
+
+    m0 = jnp.zeros((a.shape[1], kappa_m.shape[0]), a.dtype)
+    return _chain_scan(step, m0, a, chains)[1]
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def memory_loop(activation: str, keep: bool, chains: int, a: Array, w1_m: Array, kappa_m: Array,
+                gain_m: Array, rest: Layers) -> Array:
+    """All memory states ``m_t`` ``(T, B, d_m)`` given the input-driven part ``a`` of layer 1.
+
+    ``a`` is ``(T, B, d_mlp)`` (bias included); ``w1_m`` the first layer's memory block;
+    ``rest`` the layers after the first (empty for a single linear map); ``keep``: see
+    :func:`keep_intermediates`, ``chains``: see :func:`_chain_scan` (the values depend on
+    neither).
+    """
+    w1k_m = kappa_m[:, None] * w1_m
+    return _hoisted_scan(activation, a, w1k_m, kappa_m, gain_m, rest, False, chains)[0]
+
+
+def _memory_loop_fwd(activation, keep, chains, a, w1_m, kappa_m, gain_m, rest):
+    w1k_m = kappa_m[:, None] * w1_m
+    m, pre = _hoisted_scan(activation, a, w1k_m, kappa_m, gain_m, rest, keep, chains)
+    return m, (a, w1_m, kappa_m, gain_m, rest, m, pre)
+
+
+def _memory_loop_bwd(activation, keep, chains, residuals, dm):
+    a, w1_m, kappa_m, gain_m, rest, m, pre = residuals
+    w1k_m = kappa_m[:, None] * w1_m
+    m_prev = _shift(m)
+    if pre is None:  # small steps: recompute every pre-activation at once
+        pre = _layers(activation, a + m_prev @ w1k_m, rest)
+    g, hidden = _backward_loop(activation, dm, pre, kappa_m, gain_m, w1k_m, rest, keep, chains)
+    d_a, d_w1k, _, d_kappa_m, d_gain_m, d_rest = _loop_gradients(
+        activation, None, m_prev, pre, g, hidden, w1_m, kappa_m, gain_m, rest)
+    return d_a, kappa_m[:, None] * d_w1k, d_kappa_m, d_gain_m, d_rest
 
 
 memory_loop.defvjp(_memory_loop_fwd, _memory_loop_bwd)
+
+
+# the trace loop: the loop carries the branch trace and applies the whole first layer ----------
+
+
+def _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, keep: bool, chains: int,
+                readout: tuple[Array, Array] | None = None):
+    """The trace loop's forward; emits ``m_t`` or, given ``readout = (w_y, b_y)``, the outputs."""
+    def step(carry, p_t):
+        s_prev, m_prev = carry
+        s_t = kappa_s * s_prev + p_t
+        x0 = jnp.concatenate([branch_output(s_t, structure), m_prev], axis=-1)
+        pre = _layers(structure.activation, x0 @ w1k + b1, rest)
+        m_t = kappa_m * m_prev + gain_m * custom_tanh(pre[-1])
+        out = m_t
+        if readout is not None:
+            out = (m_t if structure.readout == "m_t" else m_prev) @ readout[0] + readout[1]
+        return (s_t, m_t), (out, pre if keep else None)
+
+    batch = p.shape[1]
+    carry = (jnp.zeros((batch, p.shape[2]), p.dtype), jnp.zeros((batch, kappa_m.shape[0]), p.dtype))
+    return _chain_scan(step, carry, p, chains)[1]
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def trace_memory_loop(structure: Structure, keep: bool, chains: int, p: Array, kappa_s: Array,
+                      w1: Array, b1: Array, kappa_m: Array, gain_m: Array, rest: Layers) -> Array:
+    """All memory states ``m_t`` ``(T, B, d_m)`` from the weighted branch sums ``p`` (T, B, d_tree).
+
+    The loop filters the branch trace ``s_t = kappa_s s_{t-1} + p_t`` and applies the whole
+    first layer ``w1`` (branch rows, then memory rows) to ``[branch_output(s_t), kappa_m m]``.
+    """
+    w1k = _fold_kappa(w1, kappa_m, structure.d_tree)
+    return _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, False, chains)[0]
+
+
+def _trace_loop_fwd(structure, keep, chains, p, kappa_s, w1, b1, kappa_m, gain_m, rest):
+    w1k = _fold_kappa(w1, kappa_m, structure.d_tree)
+    m, pre = _trace_scan(structure, p, kappa_s, w1k, b1, kappa_m, gain_m, rest, keep, chains)
+    return m, (p, kappa_s, w1, b1, kappa_m, gain_m, rest, m, pre)
+
+
+def _trace_loop_bwd(structure, keep, chains, residuals, dm):
+    p, kappa_s, w1, b1, kappa_m, gain_m, rest, m, pre = residuals
+    d_tree = structure.d_tree
+    w1k = _fold_kappa(w1, kappa_m, d_tree)
+    s = linear_filter(p, kappa_s)  # the trace, recomputed at once (narrow)
+    x_in = branch_output(s, structure)
+    m_prev = _shift(m)
+    if not keep:
+        x0 = jnp.concatenate([x_in, m_prev], axis=-1)
+        pre = _layers(structure.activation, x0 @ w1k + b1, rest)
+    g, hidden = _backward_loop(structure.activation, dm, pre, kappa_m, gain_m, w1k[d_tree:],
+                               rest, keep, chains)
+    d_pre0, d_w1k, d_b1, d_kappa_m, d_gain_m, d_rest = _loop_gradients(
+        structure.activation, x_in, m_prev, pre, g, hidden, w1[d_tree:], kappa_m, gain_m, rest)
+    d_w1 = jnp.concatenate([d_w1k[:d_tree], kappa_m[:, None] * d_w1k[d_tree:]], axis=0)
+    d_s = d_pre0 @ w1[:d_tree].T  # error reaching the branch output
+    derivative = _branch_derivative(structure, s)
+    if derivative is not None:
+        d_s = d_s * derivative
+    d_s = linear_filter(d_s[::-1], kappa_s)[::-1]  # the trace, backwards in time
+    d_kappa_s = jnp.sum(_shift(s) * d_s).astype(jnp.result_type(kappa_s))
+    return d_s, jnp.reshape(d_kappa_s, jnp.shape(kappa_s)), d_w1, d_b1, d_kappa_m, d_gain_m, d_rest
+
+
+trace_memory_loop.defvjp(_trace_loop_fwd, _trace_loop_bwd)

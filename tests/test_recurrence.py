@@ -182,3 +182,134 @@ def test_readout_choice_matters():
         ya, yb = np.asarray(a(x)), np.asarray(b(x))
         np.testing.assert_allclose(yb[:, 1:], ya[:, :-1], rtol=1e-12)  # m_{t-1} is a shift
         assert not np.allclose(ya, yb)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every formulation of the fast path (loop x kept/recomputed intermediates x dense/sparse input)
+# against the NumPy loop (values) and autodiff of the per-step reference (gradients), in x64.
+
+FORMULATIONS = [("hoisted", False), ("hoisted", True), ("trace", False), ("trace", True),
+                ("scan", None)]
+#: configurations also run with sparse input (all formulations): wide, branched, narrow, Fig S5
+SPARSE_CONFIGS = ["vanilla", "neuronio", "narrow_random", "neuronio_branch_relu",
+                  "m_prev_silu_deep"]
+CASES = [(name, loop, keep, False) for name in CONFIGS for loop, keep in FORMULATIONS] + [
+    (name, loop, keep, True) for name in SPARSE_CONFIGS for loop, keep in FORMULATIONS]
+
+
+def fast_loss(model, x, target, loop, keep):
+    y = recurrence.fast_forward(model.dynamics(), model.structure, x, loop, keep)
+    return jnp.mean((y - target) ** 2), y
+
+
+@pytest.mark.parametrize(("name", "loop", "keep", "sparse"), CASES)
+def test_every_formulation_equals_reference_in_values_and_gradients(name, loop, keep, sparse):
+    with jax.enable_x64(True):
+        model = make(name)
+        x_np = spikes((3, 40, model.config.num_input), seed=3)
+        x = elm.sparse_input(x_np) if sparse else jnp.asarray(x_np)
+        target = jnp.asarray(np.random.default_rng(4).normal(size=(3, 40, 3)))
+        (_, y), grads = nnx.value_and_grad(fast_loss, has_aux=True)(model, x, target, loop, keep)
+        expected = numpy_elm(model, x_np)
+        assert np.abs(np.asarray(y) - expected).max() <= 1e-9 * np.abs(expected).max()
+
+        def ref_loss(m):
+            return jnp.mean((m(jnp.asarray(x_np), reference=True) - target) ** 2)
+
+        leaves = jax.tree.leaves(grads)
+        leaves_ref = jax.tree.leaves(nnx.grad(ref_loss)(model))
+        assert len(leaves) == len(leaves_ref) > 0
+        for a, b in zip(leaves, leaves_ref, strict=True):
+            a, b = np.asarray(a), np.asarray(b)
+            assert np.abs(a - b).max() <= 1e-9 * max(np.abs(b).max(), 1e-30)
+
+
+def test_keep_threshold_and_auto_choice():
+    assert recurrence.choose_loop(1278, 40) == "hoisted"  # NeuronIO
+    assert recurrence.choose_loop(700, 200) == "hoisted"  # SHD
+    assert recurrence.choose_loop(25, 300) == "scan"  # ListOps
+    assert not recurrence.keep_intermediates(8, 40)  # NeuronIO: recompute
+    assert recurrence.keep_intermediates(8, 200)  # SHD: keep
+    assert recurrence.keep_intermediates(384, 300)
+    assert recurrence.default_chains(8, 40) == 1
+    assert recurrence.default_chains(384, 300) == (2 if jax.default_backend() == "cpu" else 1)
+    with pytest.raises(ValueError, match="loop must be one of"):
+        make("vanilla", jnp.float32)(jnp.zeros((1, 2, 12)), loop="fastest")
+
+
+def test_kappa_s_gradient_of_the_trace_loop():
+    """tau_s is a Buffer in the model, so the model tests never see d/d kappa_s: check it here."""
+    with jax.enable_x64(True):
+        model = make("narrow_random_branch_relu")
+        dyn, structure = model.dynamics(), model.structure
+        x = jnp.asarray(spikes((2, 30, 6), seed=5))
+
+        def loss(kappa_s, loop, keep):
+            y = recurrence.fast_forward(dyn._replace(kappa_s=kappa_s), structure, x, loop, keep)
+            return jnp.sum(jnp.sin(y))
+
+        expected = jax.grad(lambda k: jnp.sum(jnp.sin(recurrence.reference_forward(
+            dyn._replace(kappa_s=k), structure, x)[0])))(dyn.kappa_s)
+        for loop, keep in FORMULATIONS:
+            got = jax.grad(loss)(dyn.kappa_s, loop, keep)
+            np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# SparseInput: the non-zero entries of a batch, made on the host
+
+
+def test_sparse_input_round_trip_and_order():
+    x = spikes((3, 17, 9), seed=6) * np.random.default_rng(7).uniform(0.5, 2.0, (3, 17, 9))
+    sp = elm.sparse_input(x)
+    nnz = int(np.count_nonzero(x))
+    assert sp.shape == (3, 17, 9) and sp.capacity == recurrence.sparse_capacity(nnz) >= nnz
+    row = np.asarray(sp.row)
+    assert np.all(np.diff(row) >= 0)  # ascending, padding on the last row
+    assert np.all(np.asarray(sp.value)[nnz:] == 0) and np.all(row[nnz:] == 3 * 17 - 1)
+    np.testing.assert_array_equal(np.asarray(sp.to_dense()), x.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda s: s.to_dense())(sp)),
+                                  x.astype(np.float32))
+    # from coordinates in any order, repeated positions add up
+    b, t, c = np.nonzero(x)
+    perm = np.random.default_rng(8).permutation(b.size)
+    again = elm.SparseInput.from_coordinates(
+        np.r_[b[perm], 0], np.r_[t[perm], 0], np.r_[c[perm], 0], np.r_[x[b, t, c][perm], 1.5],
+        x.shape, capacity=4096)
+    expected = x.copy()
+    expected[0, 0, 0] += 1.5
+    assert again.capacity == 4096
+    np.testing.assert_allclose(np.asarray(again.to_dense()), expected, rtol=1e-6)
+
+
+def test_sparse_capacity_buckets():
+    assert recurrence.sparse_capacity(0) == recurrence.sparse_capacity(1024) == 1024
+    assert [recurrence.sparse_capacity(n) for n in (1025, 1281, 2049, 49_152, 51_000)] == [
+        1280, 1536, 2560, 49_152, 57_344]
+    for n in range(1, 70_000, 997):
+        cap = recurrence.sparse_capacity(n)
+        assert n <= cap and (cap <= 1024 or cap < 1.25 * n + 1)
+
+
+def test_sparse_input_errors():
+    with pytest.raises(ValueError, match="exceed capacity"):
+        elm.sparse_input(np.ones((1, 2, 3)), capacity=5)
+    with pytest.raises(ValueError, match="channel index outside"):
+        elm.SparseInput.from_coordinates([0], [0], [3], [1.0], (1, 2, 3))
+    with pytest.raises(ValueError, match="batch, time, inputs"):
+        elm.sparse_input(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="ELM expects inputs"):
+        make("vanilla", jnp.float32)(elm.sparse_input(np.ones((1, 2, 5))))
+
+
+def test_sparse_input_through_the_model_and_reference():
+    model = make("neuronio", jnp.float32)
+    x = spikes((2, 30, 12), seed=9).astype(np.float32)
+    sp = elm.sparse_input(x)
+    with jax.default_matmul_precision("highest"):
+        dense = np.asarray(model(x))
+        np.testing.assert_allclose(np.asarray(model(sp)), dense, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(model(sp, reference=True)), dense, rtol=1e-5,
+                                   atol=1e-6)
+        _, states = model(sp, return_states=True)
+        assert states.m.shape == (2, 30, model.config.d_m)

@@ -22,6 +22,7 @@ a restricted unpickler that only rebuilds builtin containers and numpy arrays/sc
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import importlib
 import lzma
@@ -381,14 +382,29 @@ def discover(root: str | Path | None = None) -> Split:
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+def sparse_window(X_window: np.ndarray, capacity: int | None = None):
+    """A binary input window ``(B, W, 1278)`` as an :class:`elm.SparseInput` of signed spikes.
+
+    Equal to ``elm.sparse_input(transform_inputs(X_window))`` (inhibitory channels -1), made from
+    the uint8 window without the dense float32 copy.
+    """
+    from elm.recurrence import sparse_input  # the data layer does not need the model otherwise
+
+    sparse = sparse_input(X_window, capacity)
+    sign = synapse_sign(X_window.shape[-1])
+    return dataclasses.replace(sparse, value=sparse.value * sign[sparse.channel])
+
+
 def file_batches(X: np.ndarray, spikes: np.ndarray, soma: np.ndarray, rng: np.random.Generator,
                  n_batches: int, batch_size: int = 8, window: int = 500,
-                 ignore_from_start: int = 500) -> Iterator[Batch]:
+                 ignore_from_start: int = 500, sparse: bool = False) -> Iterator[Batch]:
     """Random training windows from one loaded file, transformed as the authors do.
 
     Simulations are drawn without replacement within a batch (with replacement only when the
     file holds fewer runs than the batch), start times uniformly from ``ignore_from_start`` to
-    the last full window, so the cell's initial transient never enters training.
+    the last full window, so the cell's initial transient never enters training. ``sparse``:
+    the inputs come as an :class:`elm.SparseInput` (:func:`sparse_window`) instead of a dense
+    array; ``model(x)`` gives the same outputs and skips the silent channels.
     """
     n_sim, n_t = spikes.shape
     n_starts = n_t - window - ignore_from_start
@@ -401,9 +417,8 @@ def file_batches(X: np.ndarray, spikes: np.ndarray, soma: np.ndarray, rng: np.ra
         starts = rng.choice(n_starts, size=batch_size, replace=True) + ignore_from_start
         rows = sims[:, None]
         cols = starts[:, None] + np.arange(window)
-        yield (X[rows, cols].astype(np.float32) * sign,
-               spikes[rows, cols].astype(np.float32),
-               transform_soma(soma[rows, cols]))
+        x = sparse_window(X[rows, cols]) if sparse else X[rows, cols].astype(np.float32) * sign
+        yield (x, spikes[rows, cols].astype(np.float32), transform_soma(soma[rows, cols]))
 
 
 class WindowSampler:
@@ -414,17 +429,19 @@ class WindowSampler:
     so memory holds one file plus the queued batches, never the dataset. A single background
     thread does the loading, so the stream is deterministic for a given seed (the authors'
     multi-process loader is not). Yields ``(X (B, W, 1278) float32 signed, spikes (B, W),
-    soma (B, W) scaled)``.
+    soma (B, W) scaled)``; with ``sparse=True`` X is an :class:`elm.SparseInput` of the same
+    values, made in the loader thread (:func:`sparse_window`).
     """
 
     def __init__(self, files: Sequence[str | Path], batch_size: int = 8, window: int = 500,
                  ignore_from_start: int = 500, file_load_fraction: float = 0.3, seed: int = 0,
-                 prefetch: int = 16) -> None:
+                 prefetch: int = 16, sparse: bool = False) -> None:
         if not files:
             raise NeuronIODataError(f"WindowSampler needs at least one file; {HELP}")
         self.files = [Path(f) for f in files]
         self.batch_size, self.window = batch_size, window
         self.ignore_from_start, self.file_load_fraction = ignore_from_start, file_load_fraction
+        self.sparse = sparse
         self._rng = np.random.default_rng(seed)
         self._queue: queue.Queue[Batch | BaseException] = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
@@ -449,7 +466,7 @@ class WindowSampler:
                 per_file = (n_sim * n_t) / (self.batch_size * self.window)
                 n_batches = max(1, int(self.file_load_fraction * per_file))
                 for batch in file_batches(X, spikes, soma, self._rng, n_batches, self.batch_size,
-                                          self.window, self.ignore_from_start):
+                                          self.window, self.ignore_from_start, self.sparse):
                     if not self._put(batch):
                         return
                 del X, spikes, soma
