@@ -35,6 +35,11 @@ def load_fixture(root: Path, name: str, dtype):
 @pytest.mark.parametrize("name", RELEASED + RANDOM)
 def test_golden_float32(pretrained_dir, name):
     model, golden = load_fixture(pretrained_dir, name, jnp.float32)
+    with jax.default_matmul_precision("highest"):  # full float32 matmuls on a GPU too (no TF32)
+        _golden_float32_checks(model, golden)
+
+
+def _golden_float32_checks(model, golden):
     y = np.asarray(model(golden["X"]))
     assert np.abs(y - golden["Y"]).max() <= 1e-4
     _, states = model(golden["X"], return_states=True)
