@@ -175,7 +175,9 @@ def time_interleaved(
     2-core machine; interleaving the implementations makes a busy spell slow all of them alike
     instead of one, which keeps the ratios honest. Stops after ``repeats`` rounds, or earlier
     once ``budget_s`` is spent and at least :data:`MIN_REPEATS` rounds are timed (ListOps steps
-    take seconds).
+    take seconds). Each round starts one implementation later than the one before, so that
+    none always runs right after the same other one (after the torch ListOps step frees ~9 GB,
+    the next step's fresh memory pages are slow to fault in on this virtual machine).
     """
     for warm_up, _ in steps.values():
         warm_up()
@@ -184,9 +186,10 @@ def time_interleaved(
     for done in range(repeats):
         if done >= MIN_REPEATS and time.perf_counter() - start > budget_s:
             break
-        for name, (_, step) in steps.items():
+        names = list(steps)
+        for name in names[done % len(names):] + names[:done % len(names)]:  # rotate the order
             t0 = time.perf_counter()
-            step()
+            steps[name][1]()
             times[name].append(time.perf_counter() - t0)
     return times
 
@@ -260,8 +263,10 @@ def bench_shape(shape: Shape, repeats: int, budget_s: float, peak_gflops: float,
         steps["sparse"] = jax_step(inputs=sparse)
     steps["ref"] = jax_step(reference=True)
     if loops:
+        wide = shape.config.num_input > shape.config.hidden
         for loop in elm.recurrence.LOOPS[1:]:
-            steps[f"loop_{loop}"] = jax_step(loop=loop)
+            if wide or loop != "hoisted":  # hoisting a narrow input only inflates the arrays
+                steps[f"loop_{loop}"] = jax_step(loop=loop)
     if HAS_TORCH:
         x_t, target_t = torch.from_numpy(x_np), torch.from_numpy(target_np)
         if shape.loss == "ce_last":

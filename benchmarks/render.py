@@ -29,7 +29,9 @@ def _ms(value: float) -> str:
 
 
 def _x(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}×"
+    if value is None:
+        return "n/a"
+    return f"{value:.1f}×" if value >= 10 else f"{value:.2f}×"
 
 
 def caption(data: dict) -> str:
@@ -80,16 +82,33 @@ def targets(data: dict) -> list[str]:
     lines = []
     for r in data["results"]:
         for t in r["targets"]:
-            got = "n/a" if t["got"] is None else f"{t['got']:.1f}×"
+            got = _x(t["got"])
             lines.append(f"{r['shape']}, {t['target']}: {got}, {t['verdict']}")
     return lines
 
 
+def formulations(data: dict) -> list[str]:
+    """With ``--loops``: each formulation of the time loop on the dense input, one line a shape."""
+    lines = []
+    for r in data["results"]:
+        loops = [k for k in r if k.startswith("loop_")]
+        if loops:
+            timed = ", ".join(f"{k[5:]} {_ms(r[k]['median_ms'])} ms"
+                              + (" (auto)" if k[5:] == r["loop"] else "") for k in loops)
+            lines.append(f"{r['shape']}: {timed}; reference {_ms(r['ref']['median_ms'])} ms")
+    return lines
+
+
 def markdown(data: dict) -> str:
-    """The table, its caption and the targets, as markdown."""
+    """The table, its caption, the formulations (if timed) and the targets, as markdown."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(data)]
-    lines += ["", "*" + caption(data) + "*", "", "Targets of this run:", ""]
+    lines += ["", "*" + caption(data) + "*"]
+    if formulations(data):
+        lines += ["", "The time loop's formulations, forced with `model(X, loop=...)` (dense "
+                  "input, median ms per step, same run):", ""]
+        lines += [f"* {line}" for line in formulations(data)]
+    lines += ["", "Targets of this run:", ""]
     lines += [f"* {line}" for line in targets(data)]
     return "\n".join(lines)
 

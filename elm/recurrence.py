@@ -360,8 +360,8 @@ def choose_loop(n_input: int, d_mlp: int) -> str:
       the arrays, so the loop carries the narrow branch trace, applies the first layer's input
       block itself and reads out inside the loop, and autodiff differentiates it. At these
       sizes the step's large matmuls dominate; the hand-written backward ("trace") saves no
-      arithmetic there but writes and reads more whole-sequence arrays, and measured slower
-      (``benchmarks/recurrence.py --loops``).
+      arithmetic there but writes and reads more whole-sequence arrays. Neither beat the
+      per-step reference reliably at ListOps' T = 2000 (``benchmarks/recurrence.py --loops``).
     """
     return "hoisted" if n_input > d_mlp else "scan"
 
