@@ -78,13 +78,30 @@ def skip_reason() -> str | None:
     return None
 
 
+_REDIRECT = re.compile(
+    r"""<meta\s+http-equiv=["']refresh["']\s+content=["']\d+;\s*url=([^"']+)["']""", re.I)
+
+
+def redirect_target(page: Path) -> Path | None:
+    """The page a redirect stub forwards to (Jupyter Book's root ``index.html`` is one), when
+    that page exists in the book; None for a page with content of its own."""
+    match = _REDIRECT.search(page.read_text(errors="replace")[:2000])
+    if match is None:
+        return None
+    target = (page.parent / match.group(1).split("#")[0]).resolve()
+    return target if target.is_file() else None
+
+
 def html_pages(html_dir: str | Path) -> list[Path]:
     """Every page of a built book: the ``.html`` files outside Sphinx's ``_static``, ``_sources``,
-    ``_images`` (any folder whose name starts with ``_`` or ``.``)."""
+    ``_images`` (any folder whose name starts with ``_`` or ``.``), except redirect stubs to
+    another page of the book (that page is checked itself; a stub to a missing page is kept, and
+    fails)."""
     root = Path(html_dir)
     return sorted(p for p in root.rglob("*.html")
                   if not any(part.startswith(("_", "."))
-                             for part in p.relative_to(root).parts[:-1]))
+                             for part in p.relative_to(root).parts[:-1])
+                  and redirect_target(p) is None)
 
 
 # Runs in the page once it has loaded: waits for MathJax's first typeset and for every image

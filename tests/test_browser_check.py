@@ -126,3 +126,14 @@ def test_the_book_extension_keeps_one_copy_of_each_inline_script():
     assert context["script_files"] is scripts  # the builder's list, edited in place
     assert [(s.filename, s.attributes.get("body")) for s in scripts] == [
         ("doctools.js", None), (None, body), ("sphinx-thebe.js", None), (None, "var other = 1")]
+
+
+def test_a_redirect_stub_to_a_page_of_the_book_is_not_a_page(tmp_path):
+    """Jupyter Book's root index.html only forwards to the first chapter, which is checked."""
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.html").write_text("<p>the intro</p>")
+    stub = '<meta http-equiv="Refresh" content="0; url={}" />'
+    (tmp_path / "index.html").write_text(stub.format("book/intro.html"))
+    (tmp_path / "lost.html").write_text(stub.format("nowhere.html"))
+    assert [p.relative_to(tmp_path).as_posix() for p in browser_check.html_pages(tmp_path)] == [
+        "book/intro.html", "lost.html"]
