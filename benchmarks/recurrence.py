@@ -232,8 +232,16 @@ def host_sparse_ms(x_np: np.ndarray, repeats: int = 5) -> float:
     return 1e3 * statistics.median(times)
 
 
+def threaded(n: int, step):
+    """``step`` run with ``n`` torch threads."""
+    def run():
+        torch.set_num_threads(n)
+        return step()
+    return run
+
+
 def bench_shape(shape: Shape, repeats: int, budget_s: float, peak_gflops: float,
-                loops: bool = False) -> dict:
+                loops: bool = False, torch_threads: tuple[int, ...] = (1,)) -> dict:
     """Time the implementations at ``shape`` and derive speedups, FLOP/s and verdicts."""
     x_np, target_np = make_batch(shape)
     x, target = jnp.asarray(x_np), jnp.asarray(target_np)
@@ -277,12 +285,21 @@ def bench_shape(shape: Shape, repeats: int, budget_s: float, peak_gflops: float,
         # eager torch compiles nothing: a short sequence warms the allocator and Adam's state
         short = slice(None, TORCH_WARMUP_STEPS)
         target_short = target_t[:, short] if shape.loss == "mse" else target_t
-        steps["torch"] = (lambda: torch_step(x_t[:, short], target_short),
-                          lambda: torch_step(x_t, target_t))
+        for n in torch_threads:  # each count warmed and timed in the same rounds
+            steps[f"torch_{n}"] = (threaded(n, lambda: torch_step(x_t[:, short], target_short)),
+                                   threaded(n, lambda: torch_step(x_t, target_t)))
     times = time_interleaved(steps, repeats, budget_s)
     for name in steps:
-        row[name] = summarise(times[name])
-    row.setdefault("torch", None)
+        if not name.startswith("torch_"):
+            row[name] = summarise(times[name])
+    row["torch"] = None
+    if HAS_TORCH:
+        # the baseline at its own best: few threads win on tiny per-step ops, all cores on the
+        # large matmuls of ListOps
+        by_threads = {n: summarise(times[f"torch_{n}"]) for n in torch_threads}
+        best = min(by_threads, key=lambda n: by_threads[n]["median_ms"])
+        row["torch"], row["torch_threads"] = by_threads[best], best
+        row["torch_by_threads"] = {str(n): t for n, t in by_threads.items()}
     row.setdefault("sparse", None)
 
     train_flops = 3 * elm.count_flops(model_fast, shape.seq_len) * shape.batch
@@ -345,7 +362,6 @@ def machine() -> dict:
         "flax": importlib.metadata.version("flax"),
         "optax": optax.__version__,
         "torch": torch.__version__ if HAS_TORCH else None,
-        "torch_threads": torch.get_num_threads() if HAS_TORCH else None,
         "date": time.strftime("%Y-%m-%d"),
     }
 
@@ -361,7 +377,8 @@ def print_report(info: dict, rows: list[dict], peak_gflops: float) -> None:
           f"({', '.join(info['cpu_flags']) or 'no flags read'}), {info['cores']} cores | "
           f"python {info['python']}, jax {info['jax']}, flax {info['flax']}, "
           f"optax {info['optax']}, torch {info['torch'] or 'not installed'}"
-          + (f", torch threads {info['torch_threads']}" if info["torch"] else ""))
+          + (", torch threads: the fastest of " + ", ".join(map(str, info["torch_threads"]))
+             if info["torch"] else ""))
     load = (info["load_avg_1min_start"], info["load_avg_1min_end"])
     print(f"1-min load average: {load[0]:.2f} at start, {load[1]:.2f} at end")
     busy = load[0] > 0.5 or load[1] > info["cores"] + 0.5  # this benchmark alone loads ~cores
@@ -432,9 +449,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peak-gflops", type=float, default=166.0,
                         help="FP32 peak of the device (default: 2 Zen cores at 2.6 GHz, 32 FLOP "
                              "per cycle each)")
-    parser.add_argument("--torch-threads", type=int, default=1,
-                        help="torch.set_num_threads for the torch loop (default 1: the fastest for "
-                             "its many tiny per-step ops on this machine)")
+    parser.add_argument("--torch-threads", default=f"1,{os.cpu_count()}",
+                        help="comma-separated torch.set_num_threads values; the torch loop is "
+                             "timed with each and the fastest counts (default: 1 and all cores)")
     parser.add_argument("--device", choices=("cpu", "gpu", "tpu"), default=None,
                         help="JAX device to time on (default: JAX's default device; the torch "
                              "loop always runs on the CPU)")
@@ -443,6 +460,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     args.shapes = parse_shapes(parser, args.shapes, SHAPES)
+    try:
+        args.torch_threads = tuple(sorted({int(n) for n in args.torch_threads.split(",")}))
+    except ValueError:
+        parser.error(f"--torch-threads takes integers like 1,2, got {args.torch_threads!r}")
+    if min(args.torch_threads) < 1:
+        parser.error("--torch-threads values must be >= 1")
     if args.repeats < MIN_REPEATS:
         parser.error(f"--repeats must be >= {MIN_REPEATS}")
     return args
@@ -450,16 +473,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if HAS_TORCH:
-        torch.set_num_threads(args.torch_threads)
     if args.device is not None:
         jax.config.update("jax_default_device", jax.devices(args.device)[0])
     info = machine()
+    info["torch_threads"] = list(args.torch_threads) if HAS_TORCH else None
     rows = []
     for name in args.shapes:
         print(f"[{name}] timing ...", file=sys.stderr, flush=True)
         rows.append(bench_shape(SHAPES[name], args.repeats, args.budget_s, args.peak_gflops,
-                                loops=args.loops))
+                                loops=args.loops, torch_threads=args.torch_threads))
     info["load_avg_1min_end"] = os.getloadavg()[0]
     print_report(info, rows, args.peak_gflops)
     if args.json:

@@ -40,7 +40,11 @@ def caption(data: dict) -> str:
     torch = "torch not installed"
     if m.get("torch"):
         threads = m["torch_threads"]
-        torch = f"torch {m['torch']} on the CPU, {threads} thread{'s' if threads != 1 else ''}"
+        if isinstance(threads, list):  # timed with each count, the fastest per shape shown
+            torch = (f"torch {m['torch']} on the CPU, the fastest of "
+                     f"{' and '.join(map(str, threads))} threads per shape")
+        else:
+            torch = f"torch {m['torch']} on the CPU, {threads} thread{'s' if threads != 1 else ''}"
     flags = f", {'/'.join(m['cpu_flags'])}" if m.get("cpu_flags") else ""
     return (f"`{data.get('command', 'python benchmarks/recurrence.py')}` on "
             f"{m.get('date', 'an unrecorded date')}: {m.get('device_kind', m['jax_backend'])} "
@@ -66,7 +70,8 @@ def table_rows(data: dict) -> list[list[str]]:
                 r.get("model", r["shape"]), str(r["batch"]), str(r["seq_len"]),
                 label + (" (targets)" if judged and r.get("sparse") else ""),
                 _ms(r[mine]["median_ms"]), _ms(r["ref"]["median_ms"]),
-                "n/a" if torch is None else _ms(torch["median_ms"]),
+                "n/a" if torch is None else _ms(torch["median_ms"])
+                + (f" ({r['torch_threads']} thr.)" if "torch_threads" in r else ""),
                 _x(sp.get(f"ref/{mine}")), _x(sp.get(f"torch/{mine}")),
                 f"{r[mine + '_gflops']:.1f} ({100 * r[mine + '_peak_share']:.1f} %)",
             ])

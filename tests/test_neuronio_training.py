@@ -48,3 +48,38 @@ def test_branch_elm_trains_and_evaluates_on_the_stand_in():
     # untrained model scores AUC 0.39 and -38 % (worse than predicting the mean)
     assert metrics["auc"] > 0.7
     assert metrics["soma_explained_variance_percent"] > 0
+
+
+def test_the_task_feeds_the_elm_sparse_input_with_the_dense_loss_and_metrics():
+    """The NeuronIO task hands an ELM its spikes as an :class:`elm.SparseInput` (the fast path);
+    loss and test metrics must be those of the dense batch, and the baselines stay dense."""
+    from elm.experiments import configs
+    from elm.experiments.tasks import predictor
+    from elm.experiments.tasks.neuronio import task
+
+    root = neuronio.stand_in_dir()
+    experiment = configs.override(configs.get("neuronio/elm/paper", scale="smoke"),
+                                  {"d_m": 4, "train.window_ms": 300})
+    t = task(experiment, root, seed=0)
+    model = experiment.build(nnx.Rngs(0))
+    stream = t.batches(0)
+    x, spikes, soma = next(stream)
+    stream.close()
+    assert isinstance(x, elm.SparseInput)
+    dense = np.asarray(x.to_dense())
+    assert dense.shape == (experiment.train.batch_size, 300, 1278)
+    assert set(np.unique(dense)) <= {-1.0, 0.0, 1.0}
+    np.testing.assert_allclose(float(t.loss_fn(model, (x, spikes, soma))),
+                               float(t.loss_fn(model, (dense, spikes, soma))), rtol=1e-5)
+
+    metrics = t.evaluate(model)
+    forward = predictor(model)
+    split = neuronio.discover(root)
+    dense_metrics = evaluate_neuronio(forward, split.test[:experiment.evaluation["test_files"]],
+                                      burn_in=experiment.train.burn_in_ms)
+    for key in ("auc", "soma_rmse_mv"):
+        np.testing.assert_allclose(metrics[key], dense_metrics[key], rtol=1e-4)
+
+    lstm = configs.get("neuronio/lstm-15/paper", scale="smoke")
+    x_lstm, _, _ = next(task(lstm, root, seed=0).batches(0))
+    assert isinstance(x_lstm, np.ndarray)

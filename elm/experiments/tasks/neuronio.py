@@ -8,6 +8,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -15,6 +16,7 @@ from elm.data import neuronio
 from elm.experiments.configs import Experiment
 from elm.experiments.neuronio_eval import evaluate_neuronio
 from elm.experiments.tasks import Task, predictor
+from elm.recurrence import sparse_input
 
 
 def neuronio_loss(y: jax.Array, spikes: jax.Array, soma: jax.Array, burn_in: int) -> jax.Array:
@@ -27,8 +29,6 @@ def neuronio_loss(y: jax.Array, spikes: jax.Array, soma: jax.Array, burn_in: int
     bce = optax.sigmoid_binary_cross_entropy(y[..., 0], spikes[:, burn_in:]).mean()
     mse = jnp.mean((y[..., 1] - soma[:, burn_in:]) ** 2)
     return bce + mse
-
-
 
 
 def neuronio_provenance(root: Any) -> dict[str, Any]:
@@ -48,10 +48,14 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     settings = experiment.train
     window = settings.window_ms or 500
     burn_in = settings.burn_in_ms
+    # The ELM projects only the active synapses of a SparseInput (about 1 % of NeuronIO's
+    # inputs): same outputs, several times faster (benchmarks/recurrence.py). The baselines
+    # read dense arrays.
+    sparse = experiment.model == "elm"
 
     def batches(start: int) -> Iterator[Any]:
         with neuronio.WindowSampler(split.train, batch_size=settings.batch_size, window=window,
-                                    seed=seed) as sampler:
+                                    seed=seed, sparse=sparse) as sampler:
             yield from itertools.islice(sampler, start, None)
 
     def loss_fn(model: nnx.Module, batch: Any):
@@ -62,7 +66,12 @@ def task(experiment: Experiment, data_dir: Any, seed: int) -> Task:
     eval_files = split.test[:n_eval]
 
     def evaluate(model: nnx.Module) -> dict[str, float]:
-        metrics = evaluate_neuronio(predictor(model), eval_files, burn_in=burn_in)
+        forward = predictor(model)
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            return forward(sparse_input(x) if sparse else x)
+
+        metrics = evaluate_neuronio(predict, eval_files, burn_in=burn_in)
         return {**metrics, "eval_files": len(eval_files)}
 
     return Task(batches, loss_fn, evaluate, neuronio_provenance(data_dir))
