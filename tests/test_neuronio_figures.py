@@ -315,3 +315,27 @@ def test_chapter_reads_runs_as_typed_records():
     assert "records = RUNS.usable()" in code and "RUNS.json()" not in code
     assert not re.findall(r"\b\w*rec\w*(?:\[['\"]|\.get\()", code)
     assert '"collapsed (in the mean)"' in code  # the run table names collapsed seeds
+
+
+def test_the_spike_reading_tells_a_low_but_well_ranked_output_from_a_hit():
+    from elmbook.neuronio import Predictions, spike_reading
+
+    spikes = np.zeros((1, 100))
+    spikes[0, [20, 60]] = 1
+    low = np.full((1, 100), 0.01)
+    low[0, [21, 59]] = 0.2  # peaks within 1 ms of each spike, far below 0.5
+    flat = np.zeros((1, 100))
+    pred = Predictions(spikes, low, flat, flat, np.array([True]))
+    text = spike_reading(pred, 0, 0, 100, steps=600)
+    assert "median 0.20 and maximum 0.20; 0 reach 0.5" in text
+    # 96 of the 98 other steps are below 0.2 (the two peaks sit beside the spikes)
+    assert "exceeds 98 % of those steps" in text and "after 600 training steps" in text
+
+    hit = low.copy()
+    hit[0, [21, 59]] = 0.9
+    text = spike_reading(Predictions(spikes, hit, flat, flat, np.array([True])), 0, 0, 100, 600)
+    assert "2 reach 0.5" in text and "does not yet commit" not in text
+
+    quiet = spike_reading(Predictions(np.zeros((1, 100)), low, flat, flat, np.array([True])),
+                          0, 0, 100, 600)
+    assert quiet.startswith("No output spike in this window")

@@ -611,11 +611,15 @@ def plot_panel(ax: Axes, p: Panel, rows: Sequence[Mapping[str, Any]], metric: st
 
 
 def plot_panels(panels: Sequence[Panel], records: Sequence[RunRecord], metric: str = "auc",
-                ncols: int = 4, title: str = "") -> Figure:
-    """A grid of panels over the same records, with one shared legend."""
+                ncols: int = 3, title: str = "") -> Figure:
+    """A grid of panels over the same records, with one shared legend.
+
+    At most :data:`elmbook.plots.PAGE_WIDTH_IN` wide: the page shows a figure at its column's
+    width, and a wider one is shrunk until its labels are unreadable.
+    """
     ncols = max(1, min(ncols, len(panels)))
     nrows = math.ceil(len(panels) / ncols)
-    width = max(2.5 * ncols, 6.5)
+    width = min(max(2.6 * ncols, 6.5), plots.PAGE_WIDTH_IN)
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, 2.4 * nrows + 1.3), squeeze=False)
     for ax, p in zip(axes.flat, panels, strict=False):
         plot_panel(ax, p, panel_rows(p, records), metric,

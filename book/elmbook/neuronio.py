@@ -746,6 +746,35 @@ def plot_prediction(pred: Predictions, sim: int, *, start: int = 0, stop: int | 
     return fig
 
 
+def spike_reading(pred: Predictions, sim: int, start: int, stop: int, steps: int) -> str:
+    """One sentence on what the Fig 4b window shows about the spike output, from the numbers.
+
+    Why: a model early in training can rank spike steps above the rest (a good AUC) while its
+    probability stays far below 0.5 at every target spike, so the curve looks like a miss. The
+    page says which of the two it is, with the window's own numbers, instead of leaving a flat
+    line unexplained.
+    """
+    spikes = pred.spikes[sim, start:stop].astype(bool)
+    prob = pred.spike_prob[sim, start:stop]
+    if not spikes.any():
+        return (f"No output spike in this window; the largest predicted probability is "
+                f"{prob.max():.2f}.")
+    # the value the readout gives a spike: the highest probability within 2 ms of it
+    near = np.array([prob[max(0, i - 2):i + 3].max() for i in np.flatnonzero(spikes)])
+    rank = float(np.mean(prob[~spikes, None] < near[None, :])) if (~spikes).any() else 1.0
+    hits = int(np.sum(near >= 0.5))
+    sentence = (f"At the {spikes.sum()} target spikes of this window the predicted probability "
+                f"(highest within ±2 ms) has median {np.median(near):.2f} and maximum "
+                f"{near.max():.2f}; {hits} reach 0.5. Away from the spikes the median is "
+                f"{np.median(prob[~spikes]):.3f}, and a spike's value exceeds "
+                f"{100 * rank:.0f} % of those steps.")
+    if hits < spikes.sum() / 2 and rank > 0.9:
+        sentence += (f" So after {steps:,} training steps the readout ranks spike times above "
+                     "the rest (which the AUC measures) but does not yet commit to a spike: its "
+                     "probabilities stay low (the paper's model trains for 342,000 steps).")
+    return sentence
+
+
 def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
              colors: Mapping[str, str] | None = None, *,
              fp_marks: Sequence[float] = (0.0025, 0.01), title: str = "") -> Figure:

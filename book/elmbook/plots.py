@@ -36,8 +36,12 @@ PAPER_COLOR = "#7f7f7f"
 #: looked empty (issue 18). ``tests/test_rasters.py`` checks the rendered pixels.
 SPIKE_PX = 2.0
 
+#: The widest figure, in inches: at ``figure.dpi`` 100 it fills the page's content column
+#: (about 800 px) without being shrunk, so 7-9 pt text stays 7-9 pt on the page.
+PAGE_WIDTH_IN = 8.0
+
 STYLE: dict[str, object] = {
-    "figure.figsize": (8.0, 4.5),
+    "figure.figsize": (PAGE_WIDTH_IN, 4.5),
     "figure.dpi": 100,
     "figure.constrained_layout.use": True,
     "savefig.dpi": 150,
@@ -91,6 +95,10 @@ def save_figure(fig: Figure, name: str) -> Path:
     return path
 
 
+#: Table cells up to this many characters are kept on one line (numbers, sizes, short labels).
+NOWRAP_CHARS = 24
+
+
 class Table:
     """A small table that shows as HTML in Jupyter and in the built book, and as Markdown as text.
 
@@ -123,10 +131,21 @@ class Table:
         return self.to_markdown()
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                       for row in self.rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        """The table in a horizontally scrolling box, short cells kept on one line.
+
+        Why: a page column is about 700 px; squeezed to fit, a wide table breaks numbers such as
+        "hidden=15" or "0.9123 ± 0.0040" across lines. Short cells (numbers, sizes) never wrap
+        and the box scrolls instead; long prose cells still wrap.
+        """
+        def cell(tag: str, text: str) -> str:
+            style = ' style="white-space: nowrap"' if len(text) <= NOWRAP_CHARS else ""
+            return f"<{tag}{style}>{html.escape(text)}</{tag}>"
+
+        head = "".join(cell("th", h) for h in self.header)
+        body = "".join("<tr>" + "".join(cell("td", c) for c in row) + "</tr>" for row in self.rows)
+        return (f'<div class="pst-scrollable-table-container" style="overflow-x: auto">'
+                f'<table class="table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+                f"</table></div>")
 
     def __str__(self) -> str:
         return self.to_markdown()
