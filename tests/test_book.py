@@ -74,6 +74,23 @@ def test_notebook_runs_at_smoke_scale(path, tmp_path):
 
 
 @pytest.mark.slow
+def test_chapter_1_without_the_released_models_stops_naming_the_folder(tmp_path):
+    """Chapter 1's sections 5, 9 and its summary state what the released models show; without
+    them the chapter must not run on and claim it: it stops at set-up, naming what is missing."""
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        papermill.execute_notebook(
+            str(REPO / "book" / "01_elm_step_by_step.ipynb"), str(tmp_path / "01.ipynb"),
+            parameters={"scale": "smoke", "pretrained_dir": str(empty)},
+            cwd=str(REPO / "book"), kernel_name="python3", progress_bar=False,
+        )
+    assert failure.value.ename == "FileNotFoundError"
+    assert "no released models here" in failure.value.evalue
+    assert str(empty) in failure.value.evalue
+
+
+@pytest.mark.slow
 def test_shd_chapter_runs_on_real_spike_recordings(tmp_path, monkeypatch):
     """The SHD chapter on the real Heidelberg Digits recordings shipped in data/shd/ (passed as
     data_dir, as a reader's real SHD would be; smoke alone would use the stand-in), so the
