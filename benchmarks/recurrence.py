@@ -232,9 +232,9 @@ def host_sparse_ms(x_np: np.ndarray, repeats: int = 5) -> float:
     return 1e3 * statistics.median(times)
 
 
-def threaded(n: int, step):
-    """``step`` run with ``n`` torch threads."""
-    def run():
+def threaded(n: int, step: Callable[[], object]) -> Callable[[], object]:
+    """``step`` run with ``n`` torch threads (set before every call: the counts alternate)."""
+    def run() -> object:
         torch.set_num_threads(n)
         return step()
     return run
