@@ -206,6 +206,28 @@ def sparse_capacity(nnz: int) -> int:
     return -(-nnz // step) * step
 
 
+class GrowingCapacity:
+    """The capacity for a stream of sparse batches: it only grows, and with headroom.
+
+    Why: a new capacity is a new array shape, so the jitted training step compiles again
+    (seconds on a CPU, as long as hundreds of steps). Batches of spike windows differ by a factor
+    of two in their spike counts, and :func:`sparse_capacity` per batch would pick a new size
+    every few steps. A stream that keeps its largest capacity so far, plus ``headroom``, compiles
+    a few times early on and then not again; the padding costs little (the sparse projection is
+    a gather over the capacity, small beside the time loop).
+    """
+
+    def __init__(self, headroom: float = 1.25) -> None:
+        self.headroom = headroom
+        self.value = 0
+
+    def __call__(self, nnz: int) -> int:
+        """The capacity for a batch of ``nnz`` entries (at least ``nnz``)."""
+        if nnz > self.value:
+            self.value = sparse_capacity(int(nnz * self.headroom))
+        return self.value
+
+
 def sparse_input(x, capacity: int | None = None) -> SparseInput:
     """The non-zero entries of a dense ``(B, T, inputs)`` batch (host, NumPy; not jittable).
 

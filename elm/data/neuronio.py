@@ -31,7 +31,7 @@ import queue
 import re
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -171,6 +171,20 @@ def _binarise(times_by_row: Any, out: np.ndarray, path: Path, sim: int, key: str
              f"simulation {sim}: '{key}' should map segment index to spike times, got "
              f"{type(times_by_row).__name__}")
     n_t, n_rows = out.shape
+    # Fast path: one conversion and one range check for all rows (a file has ~10,000 rows and
+    # the sampler reloads files all through training). Anything unexpected falls through to the
+    # row-by-row checks, which name the row at fault.
+    try:
+        rows = np.fromiter(times_by_row.keys(), np.int64, len(times_by_row))
+        times = [np.asarray(v, np.float64) for v in times_by_row.values()]
+        if all(v.ndim == 1 for v in times) and (rows.size == 0 or (
+                rows.min() >= 0 and rows.max() < n_rows)):
+            t = np.floor(np.concatenate(times) if times else np.zeros(0)).astype(np.int64)
+            if t.size == 0 or (t.min() >= 0 and t.max() < n_t):
+                out[t, np.repeat(rows, [v.size for v in times])] = 1
+                return
+    except (TypeError, ValueError, OverflowError):
+        pass
     for row, times in times_by_row.items():
         _require(isinstance(row, int | np.integer) and 0 <= int(row) < n_rows, path,
                  f"simulation {sim}: '{key}' has segment {row!r}, expected 0..{n_rows - 1}")
@@ -397,14 +411,17 @@ def sparse_window(X_window: np.ndarray, capacity: int | None = None):
 
 def file_batches(X: np.ndarray, spikes: np.ndarray, soma: np.ndarray, rng: np.random.Generator,
                  n_batches: int, batch_size: int = 8, window: int = 500,
-                 ignore_from_start: int = 500, sparse: bool = False) -> Iterator[Batch]:
+                 ignore_from_start: int = 500, sparse: bool = False,
+                 capacity: Callable[[int], int] | None = None) -> Iterator[Batch]:
     """Random training windows from one loaded file, transformed as the authors do.
 
     Simulations are drawn without replacement within a batch (with replacement only when the
     file holds fewer runs than the batch), start times uniformly from ``ignore_from_start`` to
     the last full window, so the cell's initial transient never enters training. ``sparse``:
     the inputs come as an :class:`elm.SparseInput` (:func:`sparse_window`) instead of a dense
-    array; ``model(x)`` gives the same outputs and skips the silent channels.
+    array; ``model(x)`` gives the same outputs and skips the silent channels. ``capacity`` maps
+    a batch's spike count to its padded length (:class:`elm.recurrence.GrowingCapacity`, so that
+    the training step compiles once, not once per spike count); None: per batch.
     """
     n_sim, n_t = spikes.shape
     n_starts = n_t - window - ignore_from_start
@@ -417,7 +434,11 @@ def file_batches(X: np.ndarray, spikes: np.ndarray, soma: np.ndarray, rng: np.ra
         starts = rng.choice(n_starts, size=batch_size, replace=True) + ignore_from_start
         rows = sims[:, None]
         cols = starts[:, None] + np.arange(window)
-        x = sparse_window(X[rows, cols]) if sparse else X[rows, cols].astype(np.float32) * sign
+        window_x = X[rows, cols]
+        if sparse:
+            x = sparse_window(window_x, capacity and capacity(int(np.count_nonzero(window_x))))
+        else:
+            x = window_x.astype(np.float32) * sign
         yield (x, spikes[rows, cols].astype(np.float32), transform_soma(soma[rows, cols]))
 
 
@@ -442,6 +463,11 @@ class WindowSampler:
         self.batch_size, self.window = batch_size, window
         self.ignore_from_start, self.file_load_fraction = ignore_from_start, file_load_fraction
         self.sparse = sparse
+        self._capacity = None
+        if sparse:  # one compiled training step, not one per spike count
+            from elm.recurrence import GrowingCapacity  # jax only when the model reads the batch
+
+            self._capacity = GrowingCapacity()
         self._rng = np.random.default_rng(seed)
         self._queue: queue.Queue[Batch | BaseException] = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
@@ -466,7 +492,8 @@ class WindowSampler:
                 per_file = (n_sim * n_t) / (self.batch_size * self.window)
                 n_batches = max(1, int(self.file_load_fraction * per_file))
                 for batch in file_batches(X, spikes, soma, self._rng, n_batches, self.batch_size,
-                                          self.window, self.ignore_from_start, self.sparse):
+                                          self.window, self.ignore_from_start, self.sparse,
+                                          self._capacity):
                     if not self._put(batch):
                         return
                 del X, spikes, soma
