@@ -3,8 +3,9 @@
 Why a module: the chapter "Fitting a cortical neuron" draws its figures from the results store,
 from models restored from the runs' checkpoints and from the paper's tables; the pieces that do
 this (grouping records into model families, restoring a trained model, the protocol's stitched
-predictions for a ROC, the figure layouts) are written and tested once here, so the chapter stays
-a sequence of calls and checks.
+predictions for a ROC, the figure layouts, the comparisons between families that the chapter's
+conclusions rest on) are written and tested once here, so the chapter stays a sequence of calls
+and checks.
 
 Conventions:
 
@@ -809,3 +810,174 @@ def size_value(size: str) -> int | None:
     """``"d_m=20"`` -> 20, ``"hidden=15"`` -> 15, anything else -> None."""
     match = re.fullmatch(r"[a-z_]+=(\d+)", size)
     return int(match.group(1)) if match else None
+
+
+# --------------------------------------------------------------------------------------------
+# the chapter's conclusions: comparisons between families, computed from summary rows
+
+#: The smallest spike-AUC margin over the tiny models that the chapter calls a clear win. Our
+#: convention, not the paper's: with one seed per point there is no seed spread to compare a
+#: difference with, so a margin below this is reported as not clearly resolved.
+TIE_AUC = 0.01
+#: The tiny models of Table S4, the floor the ELM families are compared with.
+TINY_FAMILIES = tuple(_TINY_ROWS)
+#: Headers of the two tables of :func:`family_comparisons`.
+TINY_HEADER = ["best of a family vs a tiny model", "spike AUC", "Δ AUC", "soma RMSE (mV)",
+               "Δ RMSE"]
+PAIR_HEADER = ["ELM vs LSTM, nearest parameter counts", "params ratio", "spike AUC", "Δ AUC",
+               "soma RMSE (mV)", "Δ RMSE"]
+_ELM_FAMILIES = ("Branch-ELM", "ELM")  # the families the paper says beat the tiny models
+
+
+def verdict(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None,
+            metric: str = "auc") -> str:
+    """``a`` against ``b`` (:func:`summary_rows` rows) on a metric: the difference of the means
+    and which is better (higher AUC, lower RMSE), naming rows whose mean holds a collapsed seed,
+    since a difference between runs that learnt nothing says nothing about the families."""
+    if a is None or b is None:
+        return "n/a (not trained at this scale)"
+    d = a[f"{metric}_mean"] - b[f"{metric}_mean"]
+    better = d > 0 if metric == "auc" else d < 0
+    at_chance = [r["family"] for r in (a, b) if r["collapsed"]]
+    note = f"; collapsed seeds in the mean of {' and '.join(at_chance)}" if at_chance else ""
+    return f"{d:+.4f} ({'better' if better else 'worse'}{note})"
+
+
+def _paper_auc() -> dict[str, list[float]]:
+    """The paper's spike AUCs per family (Tables S4–S6), for its side of each comparison."""
+    return {fam: [p.auc for p in paper_points(fam)] for fam in (*_ELM_FAMILIES, *TINY_FAMILIES)}
+
+
+def _tiny_trained(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The best row of each tiny model that this scale trained (Table S4's order)."""
+    return [t for t in (best_row(rows, f) for f in TINY_FAMILIES) if t is not None]
+
+
+def elm_lstm_pairs(rows: Sequence[Mapping[str, Any]]
+                   ) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """Each trained LSTM size with the trained ELM size nearest it in parameters (log scale,
+    :func:`nearest_row`): the paper's claim is accuracy at a given parameter count, so a
+    comparison pairs the models closest in size."""
+    pairs = []
+    for lstm in (r for r in rows if r["family"] == "LSTM" and r["n"] > 0):
+        elm_row = nearest_row(rows, "ELM", lstm["params"])
+        if elm_row is not None:
+            pairs.append((elm_row, lstm))
+    return pairs
+
+
+def _pair_cells(elm_row: Mapping[str, Any], lstm: Mapping[str, Any]) -> list[str]:
+    """One row of the ELM-vs-LSTM table (:data:`PAIR_HEADER`)."""
+    return [f"ELM {elm_row['size']} ({elm_row['params']:,}) vs LSTM {lstm['size']} "
+            f"({lstm['params']:,})",
+            f"{elm_row['params'] / lstm['params']:.2f}",
+            f"{elm_row['auc_mean']:.4f} vs {lstm['auc_mean']:.4f}", verdict(elm_row, lstm),
+            f"{elm_row['soma_rmse_mv_mean']:.3f} vs {lstm['soma_rmse_mv_mean']:.3f}",
+            verdict(elm_row, lstm, "soma_rmse_mv")]
+
+
+def family_comparisons(rows: Sequence[Mapping[str, Any]]
+                       ) -> tuple[list[list[str]], list[list[str]]]:
+    """The two comparison tables of Fig 2b,c, from :func:`summary_rows` rows: the best
+    Branch-ELM and ELM against each trained tiny model (:data:`TINY_HEADER`), and each trained
+    LSTM against the ELM nearest it in parameters (:data:`PAIR_HEADER`). The last row of each
+    is the paper's comparison from Tables S4–S7, so ours is read beside it. A pair with an
+    untrained side has no row."""
+    tiny = _tiny_trained(rows)
+    comparisons = []
+    for fam in _ELM_FAMILIES:
+        ours = best_row(rows, fam)
+        for small in tiny if ours is not None else ():
+            comparisons.append([f"{fam} {ours['size']} vs {small['family']}",
+                                f"{ours['auc_mean']:.4f} vs {small['auc_mean']:.4f}",
+                                verdict(ours, small),
+                                f"{ours['soma_rmse_mv_mean']:.3f} vs "
+                                f"{small['soma_rmse_mv_mean']:.3f}",
+                                verdict(ours, small, "soma_rmse_mv")])
+    auc = _paper_auc()
+    comparisons.append(["paper (Tables S4-S6): every Branch-ELM / ELM size vs LIF / simplest ELM",
+                        f"{min(auc['Branch-ELM']):.4f}-{max(auc['Branch-ELM']):.4f} / "
+                        f"{min(auc['ELM']):.4f}-{max(auc['ELM']):.4f} vs "
+                        f"{auc['LIF'][0]:.4f} / {auc['simplest ELM'][0]:.4f}", "", "", ""])
+    equal = [_pair_cells(e, lstm) for e, lstm in elm_lstm_pairs(rows)]
+    e20 = next(p for p in paper_points("ELM") if p.size == "d_m=20")
+    l15 = next(p for p in paper_points("LSTM") if p.size == "hidden=15")
+    equal.append([f"paper (Tables S6, S7): ELM d_m=20 ({e20.params:,.0f}) vs LSTM hidden=15 "
+                  f"({l15.params:,.0f})",
+                  f"{e20.params / l15.params:.2f}", f"{e20.auc:.4f} vs {l15.auc:.4f}",
+                  f"{e20.auc - l15.auc:+.4f}", f"{e20.rmse:.3f} vs {l15.rmse:.3f}",
+                  f"{e20.rmse - l15.rmse:+.3f}"])
+    return comparisons, equal
+
+
+def _tiny_conclusion(fam: str, ours: Mapping[str, Any], tiny: Sequence[Mapping[str, Any]],
+                     paper_auc: Mapping[str, Sequence[float]]) -> str:
+    """The bullet "does the best ``fam`` beat the tiny models": which it beats, the smallest AUC
+    margin and whether that is clear (:data:`TIE_AUC`), or no result when a collapsed seed is
+    in a mean; with the soma RMSEs and the paper's numbers."""
+    wins = [t["family"] for t in tiny if ours["auc_mean"] > t["auc_mean"]]
+    losses = [t["family"] for t in tiny if ours["auc_mean"] <= t["auc_mean"]]
+    margin = min(ours["auc_mean"] - t["auc_mean"] for t in tiny)
+    call = ("clearly" if margin >= TIE_AUC else "not clearly: the smallest margin is below "
+            f"{TIE_AUC} AUC, which one seed cannot resolve") if not losses else ""
+    at_chance = [x["family"] for x in (ours, *tiny) if x["collapsed"]]
+    if at_chance:  # a margin between runs that learnt nothing is no result
+        call = f"no result: collapsed seeds in the mean of {' and '.join(at_chance)}"
+    return (f"- **{fam} vs the tiny models (spike AUC).** The best {fam} ({ours['size']}, "
+            f"{ours['auc_mean']:.4f}) "
+            + (f"beats {' and '.join(wins)}" if wins else "beats neither")
+            + (f", and does not beat {' and '.join(losses)}" if losses and wins else
+               (f" ({' and '.join(losses)})" if losses else ""))
+            + f"; smallest margin {margin:+.4f}" + (f" ({call})" if call else "")
+            + f". Soma RMSE: {ours['soma_rmse_mv_mean']:.3f} mV against "
+            + " and ".join(f"{t['soma_rmse_mv_mean']:.3f} ({t['family']})" for t in tiny)
+            + f". The paper (Tables S4-S6): every {fam} size at least {min(paper_auc[fam]):.4f} "
+            f"against {paper_auc['LIF'][0]:.4f} (LIF) and {paper_auc['simplest ELM'][0]:.4f} "
+            "(simplest ELM).")
+
+
+def page_conclusions(rows: Sequence[Mapping[str, Any]], prov: Mapping[str, Any] | None,
+                     roc_rows: Sequence[Sequence[str]], *, scale: str, paper_steps: int,
+                     command: str) -> list[str]:
+    """The chapter's closing list (Markdown bullets), each line computed from the runs: how far
+    the runs are from the paper's protocol, the collapsed runs, whether the best Branch-ELM and
+    ELM beat the tiny models, the ELM against the LSTM at about equal parameters, and the best
+    TP rate at a low false-positive rate.
+
+    ``rows`` are :func:`summary_rows`, ``prov`` their records' :func:`provenance` (None: no runs,
+    and the list says which ``command`` makes them), ``roc_rows`` the Fig 4c table (model name
+    first, the protocol's TP rate at FP 0.0025 fourth), ``paper_steps`` the steps of a run of the
+    paper's protocol."""
+    if prov is None:
+        return [f"- No runs in the store for scale {scale!r}; make them with `{command}`."]
+    fraction = max(prov["steps"]) / paper_steps
+    short = scale != "paper" or prov["stand_in"]
+    lines = [f"- **Runs.** {prov['n_runs']} runs, {caption(prov)}: at most {100 * fraction:.2g} % "
+             f"of the paper's {paper_steps:,} steps per run, {len(prov['seeds'])} seed(s)"
+             + (", on the stand-in, not NeuronIO" if prov["stand_in"] else "") + ". "
+             + ("They show that every model trains and is evaluated by the same protocol, and how "
+                "far each family gets in this short training, not how good each family is when "
+                "trained." if short else "These are the paper's protocol and data.")]
+    collapses = collapse_notes(rows)
+    if collapses:
+        lines.append(f"- **Collapsed runs.** {len(collapses)} complete run(s) learnt nothing "
+                     "(spike AUC at chance or a loss that never fell) and are kept in the means "
+                     "above: "
+                     + "; ".join(collapses) + ". Each ended so after "
+                     f"{'/'.join(map(str, prov['steps']))} training steps; Fig 4 and S7 restore "
+                     "the highest-AUC seed of a row.")
+    tiny = _tiny_trained(rows)
+    paper_auc = _paper_auc()
+    for fam in _ELM_FAMILIES:
+        ours = best_row(rows, fam)
+        if ours is not None and tiny:
+            lines.append(_tiny_conclusion(fam, ours, tiny, paper_auc))
+    for pair in elm_lstm_pairs(rows):
+        label, _, auc, d_auc, rmse, d_rmse = _pair_cells(*pair)
+        lines.append(f"- **ELM vs LSTM at about equal parameters.** {label}: AUC {auc} "
+                     f"({d_auc} for the ELM), soma RMSE {rmse} mV ({d_rmse} for the ELM).")
+    if roc_rows:
+        best_low = max(roc_rows, key=lambda r: float(r[3]))
+        lines.append("- **Low false-positive rates.** Highest TP rate at FP 0.0025 among the "
+                     f"restored models: {best_low[0]} ({best_low[3]}).")
+    return lines
