@@ -217,6 +217,71 @@ def test_table_rows_cover_every_point():
     assert rows[0][col + 1] == f"{(0.9 + 0.45) / 2:.4f} ± {0.225:.4f}"
 
 
+NO_YARDSTICK = "fewer than two complete default runs, so no seed yardstick."
+
+
+def test_the_yardstick_needs_two_complete_default_runs():
+    one = [record(ELM, {}, 0, auc=0.80), record(ELM, {"d_m": 5}, 0, auc=0.60)]
+    assert ablations.yardstick_lines(one) == [f"- ELM: {NO_YARDSTICK}",
+                                              f"- Branch-ELM: {NO_YARDSTICK}"]
+    # a diverged second seed has no AUC, so it gives no range either
+    diverged = [*one, record(ELM, {"d_m": 20}, 1, status="diverged")]
+    assert ablations.yardstick_lines(diverged)[0] == f"- ELM: {NO_YARDSTICK}"
+    two = [*one, record(ELM, {"d_m": 20}, 1, auc=0.90)]
+    assert ablations.yardstick_lines(two)[0].startswith("- ELM default, 2 seeds:")
+
+
+def test_the_yardstick_calls_each_variant_within_or_beyond_the_default_range():
+    records = [record(ELM, {}, 0, auc=0.80, rmse=1.0),
+               record(ELM, {"d_m": 20}, 1, auc=0.90, rmse=1.2),
+               record(ELM, {"d_m": 5}, 0, auc=0.60),
+               record(ELM, {"lambda_value": 1.0}, 0, auc=0.88),
+               record(ELM, {"train.learning_rate": 1.0}, 0, auc=0.7),  # no panel: not listed
+               record(BRANCH, {}, 0, auc=0.70, rmse=2.0), record(BRANCH, {}, 1, auc=0.72, rmse=2.5),
+               record(BRANCH, {"routing": "random"}, 0, auc=0.75)]
+    assert ablations.yardstick_lines(records) == [
+        "- ELM default, 2 seeds: AUC 0.8500 (seed range 0.1000), soma RMSE 1.100 mV (range "
+        "0.200 mV).",
+        "  - Fig 3a memory units d_m = 5: ΔAUC -0.2500 (beyond the default's seed range).",
+        "  - Fig 3c memory update scale λ = 1.0: ΔAUC +0.0300 (within the default's seed range).",
+        "- Branch-ELM default, 2 seeds: AUC 0.7100 (seed range 0.0200), soma RMSE 2.250 mV (range "
+        "0.500 mV).",
+        # the vanilla ELM's default is a point of Fig S5 too, but not a variant of the Branch-ELM
+        "  - Fig S5 branch architecture = random routing, w_s learnt: ΔAUC +0.0400 (beyond the "
+        "default's seed range).",
+    ]
+
+
+def test_the_yardstick_names_runs_that_learnt_nothing_with_the_fig_s2_remark():
+    records = [record(ELM, {}, 0), record(ELM, {}, 1, auc=0.50),
+               record(BRANCH, {"d_tree": 35}, 2, auc=0.45)]
+    last = ablations.yardstick_lines(records)[-1]
+    assert last.startswith("- **Runs that learnt nothing** (kept in the means above")
+    assert ("elm default seed 1: spike AUC 0.500 (chance 0.5); branch-elm {'d_tree': 35} seed 2: "
+            "spike AUC 0.450 (chance 0.5).") in last
+    assert last.endswith("the paper's Fig S2 caption reports that \"Branch-ELM neuron training "
+                         "is more stable with smaller λ\".")
+    learnt = [record(ELM, {}, 0), record(ELM, {}, 1, auc=0.8)]
+    assert not any("learnt nothing" in line for line in ablations.yardstick_lines(learnt))
+
+
+def test_paper_share_sets_the_runs_training_against_the_papers():
+    # App. B: 30 epochs of 11,400 batches of 8 windows of 500 ms; the records: 300 steps of 8
+    paper = "the paper's 30 × 11,400 = 342,000 steps of 8 windows of 500 ms"
+    assert (ablations.paper_share([record(seed=0), record(seed=1)])
+            == f"training per run: 300 steps of 8 windows, 1/1,140 of {paper}")
+    longer = payload(seed=2)
+    longer["config"] = {"train": {**longer["config"]["train"], "epochs": 2, "window_ms": 500}}
+    mixed = [RunRecord.from_json(longer), record(seed=0)]
+    assert (ablations.paper_share(mixed) == "training per run: 300 steps of 8 windows or 600 "
+            f"steps of 8 windows of 500 ms, 1/1,140 or 1/570 of {paper}")
+    unconfigured = RunRecord.from_json({**payload(), "config": {}})
+    assert ablations.paper_share([unconfigured]) == "training per run: not recorded"
+    # the chapter's prose: at demo scale a run has a small fraction of the paper's training
+    demo, full = configs.get(ELM, "demo").train, configs.get(ELM).train
+    assert demo.epochs * demo.batches_per_epoch < 0.01 * full.epochs * full.batches_per_epoch
+
+
 def test_plan_counts_outcomes_and_lists_missing_runs(tmp_path):
     store = ResultsStore(tmp_path)
     runs = [RunSpec(ELM, {"d_m": 20}, 0), RunSpec(ELM, {"d_m": 5}, 0), RunSpec(ELM, {"d_m": 2}, 0)]

@@ -5,6 +5,7 @@ It is a separate package (``book/pyproject.toml``, installed by ``requirements.t
 serves the chapters only: it imports :mod:`elm` and :mod:`elm.experiments`, never the reverse.
 Modules: :mod:`~elmbook.chapter` (a chapter's set-up and its runs), :mod:`~elmbook.plots` (one
 figure style, tables), :mod:`~elmbook.reference` (the paper's numbers, each citing its table),
+:mod:`~elmbook.reproduction` (the reproduction notes' trained one-field changes),
 :mod:`~elmbook.neuronio` and :mod:`~elmbook.ablations` (the NeuronIO chapters), :mod:`~elmbook.shd`
 and :mod:`~elmbook.lra` (the SHD and LRA chapters).
 """

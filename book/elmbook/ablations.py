@@ -408,6 +408,55 @@ def versus_default(row: Mapping[str, Any], default: Mapping[str, Any] | None,
     return delta, "yes" if abs(delta) > default[f"{metric}_range"] else "no"
 
 
+#: The experiments whose defaults are the yardsticks of the chapter's reading, and their names.
+YARDSTICKS: tuple[tuple[str, str], ...] = ((ELM_EXP, "ELM"), (BRANCH_EXP, "Branch-ELM"))
+
+
+def _yardstick(records: Sequence[RunRecord], experiment: str) -> dict[str, Any] | None:
+    """The default's aggregate, only when it has a seed range (two or more complete runs)."""
+    row = default_rows(records, experiment)
+    return row if row is not None and row["n"] >= 2 else None
+
+
+def yardstick_lines(records: Sequence[RunRecord]) -> list[str]:
+    """Markdown bullets that set each variant against its experiment's default seed range.
+
+    Per experiment (:data:`YARDSTICKS`): the default's mean and seed range, then one sub-bullet per
+    variant with its ΔAUC and whether it is within or beyond that range; an experiment with fewer
+    than two complete default runs gets no yardstick and says so. Runs that learnt nothing
+    (:attr:`RunRecord.collapse`) close the list, with the paper's own remark on training
+    stability, so a collapsed seed is read as such and not as an effect of the setting.
+    """
+    lines = []
+    for exp, name in YARDSTICKS:
+        row = _yardstick(records, exp)
+        if row is None:
+            lines.append(f"- {name}: fewer than two complete default runs, so no seed yardstick.")
+            continue
+        lines.append(f"- {name} default, {row['n']} seeds: AUC {row['auc_mean']:.4f} (seed range "
+                     f"{row['auc_range']:.4f}), soma RMSE {row['soma_rmse_mv_mean']:.3f} mV (range "
+                     f"{row['soma_rmse_mv_range']:.3f} mV).")
+        for p in PANELS:
+            if p.experiments[0] != exp:
+                continue
+            for r in panel_rows(p, records):
+                if r["default"] or not r["n"] or r["experiment"] != exp:
+                    continue
+                delta, beyond = versus_default(r, row)
+                lines.append(f"  - {p.figure} {p.label.split(' (')[0]} = {r['x']}: ΔAUC "
+                             f"{delta:+.4f} ({'beyond' if beyond == 'yes' else 'within'} the "
+                             "default's seed range).")
+    collapsed = [r for r in records if r.collapse]
+    if collapsed:
+        named = "; ".join(f"{r.experiment.split('/')[1]} {dict(r.overrides) or 'default'} "
+                          f"seed {r.seed}: {r.collapse}" for r in collapsed)
+        lines.append("- **Runs that learnt nothing** (kept in the means above, named in the "
+                     f"table): {named}. Short training from one initialisation can leave the "
+                     "spike readout at chance; the paper's Fig S2 caption reports that "
+                     "\"Branch-ELM neuron training is more stable with smaller λ\".")
+    return lines
+
+
 # --------------------------------------------------------------------------------------------
 # the paper's numbers
 
@@ -479,10 +528,14 @@ def data_label(records: Iterable[RunRecord]) -> str:
     return f"data: {description}"
 
 
-def _train_steps(record: RunRecord) -> int:
-    """The training steps the run's configuration asked for (epochs x batches per epoch)."""
-    train = record.config["train"]
+def _steps(train: Mapping[str, Any]) -> int:
+    """Training steps of a run's training settings (epochs x batches per epoch)."""
     return train["epochs"] * train["batches_per_epoch"]
+
+
+def _train_steps(record: RunRecord) -> int:
+    """The training steps the run's configuration asked for."""
+    return _steps(record.config["train"])
 
 
 def run_label(records: Sequence[RunRecord]) -> str:
@@ -494,6 +547,35 @@ def run_label(records: Sequence[RunRecord]) -> str:
     seeds = sorted({r.seed for r in records})
     return (f"scale {', '.join(repr(s) for s in scales)}; {'/'.join(map(str, steps))} steps of "
             f"batch {'/'.join(map(str, batch))} per run; seeds {seeds}")
+
+
+def _windows(train: Mapping[str, Any]) -> str:
+    """A batch as the NeuronIO task draws it: "8 windows of 500 ms"."""
+    window = train.get("window_ms")
+    return f"{train['batch_size']} windows" + (f" of {window:g} ms" if window else "")
+
+
+def paper_share(records: Sequence[RunRecord]) -> str:
+    """How much of the paper's training the records' runs had, for a page's "how to read this".
+
+    The runs' steps and batches (from their stored configuration) against the paper-scale
+    protocol of the same experiments (:func:`elm.experiments.configs.get`, App. B), so the page
+    states the training length the runs actually had, whatever the scale's settings are now.
+    """
+    configured = [r for r in records if r.config]
+    if not configured:
+        return "training per run: not recorded"
+    paper = {r.experiment: dataclasses.asdict(configs.get(r.experiment).train) for r in configured}
+    ours = {f"{_train_steps(r):,} steps of {_windows(r.config['train'])}": _train_steps(r)
+            for r in configured}
+    theirs = sorted({f"{t['epochs']} × {t['batches_per_epoch']:,} = {_steps(t):,} steps of "
+                     f"{_windows(t)}" for t in paper.values()})
+    # shares in the order of ours: fewest steps, smallest share, first
+    ratios = sorted({round(_steps(paper[r.experiment]) / _train_steps(r)) for r in configured},
+                    reverse=True)
+    share = " or ".join("all" if n <= 1 else f"1/{n:,}" for n in ratios)
+    return (f"training per run: {' or '.join(sorted(ours, key=ours.get))}, {share} of the paper's "
+            f"{' or '.join(theirs)}")
 
 
 def smoke_subset(runs: Sequence[Any], n_variants: int = 1) -> list[Any]:
