@@ -74,7 +74,8 @@ def test_the_task_feeds_the_elm_sparse_input_with_the_dense_loss():
                                float(t.loss_fn(model, (dense, spikes, soma))), rtol=1e-5)
     counts = [int(np.count_nonzero(b[0].value)) for b in batches]
     capacities = [b[0].capacity for b in batches]
-    assert capacities == sorted(capacities) and all(c >= n for c, n in zip(capacities, counts))
+    assert capacities == sorted(capacities)
+    assert all(c >= n for c, n in zip(capacities, counts, strict=True))
     assert len(set(capacities)) < len(set(counts))  # the stream does not follow every count
 
     lstm = configs.get("neuronio/lstm-15/paper", scale="smoke")
