@@ -365,3 +365,29 @@ def test_plot_marks_failures_default_and_paper_values():
     assert "no runs in the store" in [t.get_text() for t in ax_d.texts]
     assert "test title" in fig._suptitle.get_text()
     plt.close(fig)
+
+
+def trained(steps, **kwargs) -> RunRecord:
+    """A complete record that trained ``steps`` steps."""
+    made = {**payload(**kwargs), "steps_done": steps}
+    return RunRecord.from_json(made, made["run_id"])
+
+
+def test_the_same_default_in_another_chapter_is_set_beside_with_its_training_length():
+    here = [trained(300, seed=0, auc=0.75), trained(300, seed=1, auc=0.77)]
+    there = [trained(600, overrides={"train.epochs": 2}, auc=0.96)]  # a train.* change only
+    (line,) = ablations.same_configuration_elsewhere(here, there, "chapter 3")
+    assert "Here: spike AUC 0.7600 (2 run(s), 300 steps)" in line
+    assert "Chapter 3: 0.9600 (1 run(s), 600 steps)" in line
+    assert "the gap is training length" in line
+
+    worse = [trained(600, auc=0.70)]
+    (line,) = ablations.same_configuration_elsewhere(here, worse, "chapter 3")
+    assert "training length alone does not explain the gap" in line
+    equal = [trained(300, auc=0.9)]
+    (line,) = ablations.same_configuration_elsewhere(here, equal, "chapter 3")
+    assert "gap" not in line  # same length: nothing to attribute
+    # another model configuration, or nothing on one side: no line
+    assert ablations.same_configuration_elsewhere(here, [trained(600, overrides={"d_m": 5})],
+                                                  "chapter 3") == []
+    assert ablations.same_configuration_elsewhere([], there, "chapter 3") == []

@@ -26,6 +26,7 @@ import dataclasses
 import functools
 import json
 import math
+import statistics
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -526,6 +527,41 @@ def data_label(records: Iterable[RunRecord]) -> str:
         return ("data: NeuronIO stand-in (our own NEURON simulation, data/neuronio; not "
                 "comparable with the paper)")
     return f"data: {description}"
+
+
+def same_configuration_elsewhere(records: Sequence[RunRecord], other: Sequence[RunRecord],
+                                 where: str) -> list[str]:
+    """Bullets setting each experiment's default runs here beside the same configuration's runs
+    in ``other`` (another chapter's runs in the same store), with both training lengths.
+
+    Why: the same model scores differently on two pages when the pages train it for different
+    lengths, and a reader comparing them needs the reason next to the numbers. Only complete
+    runs count; an experiment missing on either side gives no line.
+    """
+    lines = []
+    for exp, name in YARDSTICKS:
+        sides = [[r for r in rs if r.complete and r.experiment == exp and is_default(
+                  exp, {k: v for k, v in r.overrides.items() if not k.startswith("train.")})]
+                 for rs in (records, other)]  # the same neuron and data, trained for any length
+        if not all(sides):
+            continue
+        (auc_here, auc_there), (steps_here, steps_there) = (
+            [statistics.fmean(r.metric("auc") for r in side) for side in sides],
+            [sorted({r.steps_done or 0 for r in side}) for side in sides])
+        line = (f"- **{name} default, here and in {where}.** Here: spike AUC {auc_here:.4f} "
+                f"({len(sides[0])} run(s), {'/'.join(f'{n:,}' for n in steps_here)} steps). "
+                f"{where[0].upper() + where[1:]}: {auc_there:.4f} ({len(sides[1])} run(s), "
+                f"{'/'.join(f'{n:,}' for n in steps_there)} steps), the same configuration and "
+                "data.")
+        longer = min(steps_there) > max(steps_here) or min(steps_here) > max(steps_there)
+        if longer:
+            ahead_is_longer = (auc_there > auc_here) == (min(steps_there) > max(steps_here))
+            line += (" The runs trained longer score higher: the gap is training length."
+                     if ahead_is_longer else
+                     " The runs trained longer score lower, so training length alone does not "
+                     "explain the gap.")
+        lines.append(line)
+    return lines
 
 
 def _steps(train: Mapping[str, Any]) -> int:
