@@ -1,4 +1,4 @@
-"""The book's HTML tables scroll instead of squeezing numbers across lines."""
+"""The book's tables scroll instead of squeezing numbers; log axes carry readable ticks."""
 
 from __future__ import annotations
 
@@ -25,3 +25,24 @@ def test_cells_are_escaped_and_rows_must_match_the_header():
     assert "&lt;b&gt;" in Table(["x"], [["<b>"]])._repr_html_()
     with pytest.raises(ValueError, match="2 cells, the header 1"):
         Table(["x"], [["a", "b"]])
+
+
+@pytest.mark.parametrize(("low", "high", "at_least"), [(20.0, 80.0, 3), (1.0, 100.0, 3),
+                                                        (1.0, 1e5, 5)])
+def test_a_log_axis_labels_several_ticks_whatever_its_range(low, high, at_least):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from elmbook.plots import log_axis
+
+    fig, ax = plt.subplots()
+    ax.plot([low, high], [low, high])
+    log_axis(ax.yaxis, [low, high])
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels()
+              if t.get_text() and low <= float(t.get_text()) <= high]
+    assert ax.get_yscale() == "log" and ax.get_xscale() == "linear"
+    assert len(labels) >= at_least, labels
+    plt.close(fig)

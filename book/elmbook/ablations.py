@@ -719,13 +719,7 @@ def plot_panel(ax: Axes, p: Panel, rows: Sequence[Mapping[str, Any]], metric: st
     elif not p.log_x:
         ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
     elif pos or ref_x:
-        xs = [float(x) for x in [*pos, *ref_x]]
-        decades = math.log10(max(xs) / min(xs)) if min(xs) > 0 else 0.0
-        subs = (1.0, 2.0, 5.0) if decades <= 1.2 else (1.0, 3.0) if decades <= 2.5 else (1.0,)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(mticker.LogLocator(subs=subs))
-        ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
-        ax.xaxis.set_minor_locator(mticker.NullLocator())
+        plots.log_axis(ax.xaxis, [float(x) for x in [*pos, *ref_x]])
 
 
 def plot_panels(panels: Sequence[Panel], records: Sequence[RunRecord], metric: str = "auc",

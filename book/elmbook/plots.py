@@ -12,14 +12,17 @@ the Okabe-Ito palette, which stays distinguishable for colour-blind readers and 
 from __future__ import annotations
 
 import html
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 
 from elmbook import REPOSITORY
@@ -75,6 +78,24 @@ def figures_dir() -> Path:
     folder = Path(env) if env else REPOSITORY / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def log_axis(axis: Axis, values: Sequence[float]) -> None:
+    """A log-scaled axis with enough labelled ticks for the range of ``values``.
+
+    Why: matplotlib labels only the powers of ten, so an axis spanning less than a decade or
+    two shows one or two numbers. Ticks at 1, 2, 3, 4, 5, 6, 8 (under a decade), 1, 2, 5 (about
+    a decade), 1, 3 (up to 2.5 decades) or 1 per decade, labelled as plain numbers, minor ticks
+    off.
+    """
+    positive = [v for v in values if v > 0]
+    decades = math.log10(max(positive) / min(positive)) if positive else 0.0
+    subs = ((1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0) if decades <= 0.8 else (1.0, 2.0, 5.0)
+            if decades <= 1.2 else (1.0, 3.0) if decades <= 2.5 else (1.0,))
+    axis.axes.set(**{f"{axis.axis_name}scale": "log"})
+    axis.set_major_locator(mticker.LogLocator(subs=subs))
+    axis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+    axis.set_minor_locator(mticker.NullLocator())
 
 
 def mean_std(mean: float | None, std: float | None = None, digits: int = 3, *,
