@@ -39,22 +39,23 @@ def components(config: ELMConfig) -> list[Component]:
     """The four components of equation (1) with this configuration's sizes, in data-flow order."""
     c = config
     if c.branches == c.num_input and c.d_brch == 1:
-        synapses = f"{c.num_synapse} synapses, one per input"
+        where = "one per input"
     else:
-        synapses = f"{c.num_synapse} synapses on {c.branches} branches × {c.d_brch}"
+        where = f"on {c.branches} branches × {c.d_brch}"
     w_s = "learnt" if c.learn_w_s else "fixed"
     hidden = " → ".join([str(c.branches + c.d_m)] + [str(c.hidden)] * c.mlp_layers + [str(c.d_m)])
     tau_m = "learnt" if c.learn_tau_m else "fixed"
     readout = "$m_t$" if c.readout == "m_t" else "$m_{t-1}$"
     return [
         Component("synapse", "synapse dynamics",
-                  (synapses, r"$s_t = \kappa_s s_{t-1} + w_s x_t$",
+                  (f"{c.num_synapse} synapses", where, r"$s_t = \kappa_s s_{t-1} + w_s x_t$",
                    rf"$\tau_s$ = {c.tau_s:g} ms, $w_s$ {w_s}")),
         Component("integration", "integration (MLP)",
                   (r"$\Delta m_t = \tanh(\mathrm{MLP}_{w_p}([s_t, \kappa_m m_{t-1}]))$",
                    f"{hidden}, {c.activation}", rf"$\lambda$ = {c.lambda_value:g}")),
         Component("memory", "leaky memory",
-                  (f"{c.d_m} units, $m_t = \\kappa_m m_{{t-1}} + \\lambda(1-\\kappa_m)\\Delta m_t$",
+                  (f"{c.d_m} units",
+                   r"$m_t = \kappa_m m_{t-1} + \lambda(1-\kappa_m)\Delta m_t$",
                    rf"$\tau_m$ {c.tau_m_init[0]:g}–{c.tau_m_init[1]:g} ms ({c.tau_m_spacing}, "
                    f"{tau_m})")),
         Component("output", "output",
@@ -65,7 +66,7 @@ def components(config: ELMConfig) -> list[Component]:
 def plot_elm_schematic(config: ELMConfig, *, title: str = "") -> Figure:
     """The block diagram: input, the four coloured components, and the memory's recurrence."""
     parts = components(config)
-    fig, ax = plt.subplots(figsize=(8.0, 2.6), layout=None)
+    fig, ax = plt.subplots(figsize=(8.0, 2.6), layout="none")  # placed by hand below
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.86 if title else 0.98)
     ax.set_axis_off()
     ax.set_xlim(0, 10)
@@ -82,7 +83,7 @@ def plot_elm_schematic(config: ELMConfig, *, title: str = "") -> Figure:
         ax.text(x + width / 2, y0 + height - 0.12, part.heading, ha="center", va="top",
                 fontsize=8.5, fontweight="bold", color=color)
         ax.text(x + width / 2, y0 + height - 0.45, "\n".join(part.lines), ha="center",
-                va="top", fontsize=6.8, linespacing=1.5, wrap=True)
+                va="top", fontsize=6.5, linespacing=1.45)
         centres.append(x + width / 2)
         x += width + gap
     arrow = {"arrowstyle": "-|>", "mutation_scale": 10, "color": "0.3", "lw": 1.0}
