@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from elm.data import paths
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ELM_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -38,13 +40,14 @@ def pretrained_dir() -> Path:
 @pytest.fixture(scope="session")
 def shd_recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with the 680 real recordings as plain ``shd_train.h5`` / ``shd_test.h5``:
-    ``../shared/data/shd-lauscher``, else the repository's ``data/shd/*.h5.xz`` unpacked here."""
+    ``../shared/data/shd-lauscher``, else the repository's ``data/shd/*.h5.xz`` (the train file
+    in pieces) unpacked here."""
     shared = SHARED_DATA / "shd-lauscher"
     if shared.is_dir():
         return shared
     folder = tmp_path_factory.mktemp("shd-lauscher")
     for name in ("shd_train.h5", "shd_test.h5"):
         packed = REPO / "data" / "shd" / f"{name}.xz"
-        with lzma.open(packed) as src, open(folder / name, "wb") as out:
+        with lzma.open(paths.open_joined(packed)) as src, open(folder / name, "wb") as out:
             shutil.copyfileobj(src, out)
     return folder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from pathlib import Path
@@ -413,7 +414,23 @@ def test_shipped_recordings_are_the_default(monkeypatch: pytest.MonkeyPatch) -> 
     assert folder == shd.SHIPPED_DIR == paths.REPOSITORY_DATA / "shd"
     assert origin == ("real Heidelberg Digits recordings (680, lauscher-encoded subset; not the "
                       "official SHD); 500 train / 180 test samples")
-    assert sorted(p.name for p in folder.glob("*.h5*")) == ["shd_test.h5.xz", "shd_train.h5.xz"]
+    assert sorted(p.name for p in folder.glob("*.h5*")) == [
+        "shd_test.h5.xz", "shd_train.h5.xz.part1", "shd_train.h5.xz.part2"]  # pieces < 5 MiB
+    assert all(p.stat().st_size < 5 << 20 for p in folder.glob("*.h5*"))
+
+
+def test_a_file_in_pieces_reads_as_the_whole_and_a_missing_piece_is_named(tmp_path: Path) -> None:
+    whole = bytes(range(256)) * 1000
+    for k, start in enumerate(range(0, len(whole), 100_000), 1):
+        (tmp_path / f"f.bin.part{k}").write_bytes(whole[start:start + 100_000])
+    assert paths.pieces(tmp_path / "f.bin") == [tmp_path / f"f.bin.part{k}" for k in (1, 2, 3)]
+    with paths.open_joined(tmp_path / "f.bin") as f:
+        assert f.read() == whole
+    assert paths.sha256(tmp_path / "f.bin") == hashlib.sha256(whole).hexdigest()
+    assert paths.pieces(tmp_path / "absent.bin") == []
+    (tmp_path / "f.bin.part2").unlink()
+    with pytest.raises(FileNotFoundError, match=r"f.bin: its pieces \[1, 3\] are not numbered"):
+        paths.pieces(tmp_path / "f.bin")
 
 
 def test_compressed_files_read_like_the_plain_ones(tmp_path: Path, lauscher: Path,

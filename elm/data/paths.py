@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import lzma
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 #: ``data/`` of the checkout this package was imported from.
 REPOSITORY_DATA = Path(__file__).resolve().parents[2] / "data"
@@ -37,6 +38,8 @@ CACHE_ENV = "ELM_CACHE_DIR"
 
 #: Compressed suffixes that :func:`unpacked` opens, with their stdlib openers.
 COMPRESSED = {".xz": lzma.open, ".gz": gzip.open}
+#: ``<name>.part1``, ``<name>.part2``, ...: the pieces of a file kept under 5 MiB (:func:`pieces`).
+PIECE = ".part"
 
 
 
@@ -82,10 +85,37 @@ def cache_dir() -> Path:
     return folder
 
 
+def pieces(path: str | Path) -> list[Path]:
+    """The files that hold ``path``: the file itself, else its pieces ``<name>.part1``,
+    ``<name>.part2``, ... in order (a file the repository keeps under its 5 MiB file limit);
+    ``[]`` when there is neither. A gap in the pieces' numbers is an error naming the file."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    prefix = path.name + PIECE
+    found = {int(p.name[len(prefix):]): p for p in path.parent.glob(prefix + "*")
+             if p.name[len(prefix):].isdigit()}
+    if sorted(found) != list(range(1, len(found) + 1)):
+        raise FileNotFoundError(f"{path}: its pieces {sorted(found)} are not numbered 1 to "
+                                f"{len(found)}; restore the missing ones")
+    return [found[k] for k in sorted(found)]
+
+
+def open_joined(path: str | Path) -> BinaryIO:
+    """``path`` opened for reading, itself or its :func:`pieces` joined."""
+    parts = pieces(path)
+    if not parts:
+        raise FileNotFoundError(f"{path}: no such file (nor pieces {Path(path).name}{PIECE}N)")
+    if len(parts) == 1:
+        return open(parts[0], "rb")
+    # only files small enough for the repository come in pieces: joining them in memory is cheap
+    return io.BytesIO(b"".join(p.read_bytes() for p in parts))
+
+
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
+    """Hex SHA-256 of a file's bytes (of its :func:`pieces` joined, if it is kept in pieces)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_joined(path) as f:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
@@ -117,7 +147,7 @@ def unpacked(path: str | Path, cache: str | Path | None = None) -> Path:
         return target
     handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")
     try:
-        with os.fdopen(handle, "wb") as out, opener(path, "rb") as src:
+        with os.fdopen(handle, "wb") as out, opener(open_joined(path), "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)

@@ -147,9 +147,10 @@ def _check_times(path: Path, times: np.ndarray, offsets: np.ndarray) -> None:
 
 
 def data_file(folder: str | Path, name: str) -> Path | None:
-    """``folder/name``, else its compressed copy ``name.xz`` or ``name.gz``; None if none."""
+    """``folder/name``, else its compressed copy ``name.xz`` or ``name.gz`` (either may be kept
+    in :func:`elm.data.paths.pieces`); None if none."""
     for candidate in (Path(folder) / name, *(Path(folder) / (name + s) for s in paths.COMPRESSED)):
-        if candidate.is_file():
+        if paths.pieces(candidate):
             return candidate
     return None
 
@@ -163,7 +164,7 @@ def read(path: str | Path) -> Recordings:
     to a missing ``shd_train.h5`` with a ``shd_train.h5.xz`` beside it reads the latter.
     """
     path = Path(path)
-    if not path.is_file():
+    if not paths.pieces(path):
         found = data_file(path.parent, path.name)
         if found is None:
             raise _fail(path, "no such file",
