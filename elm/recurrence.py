@@ -18,6 +18,7 @@ breaks that fold; the trace is then filtered in branch space, where the nonlinea
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
@@ -179,12 +180,18 @@ class SparseInput:
         return _pack(row[order], c[order], v[order], (batch, steps, n_input), capacity)
 
 
+Capacity = int | Callable[[int], int] | None
+
+
 def _pack(row: np.ndarray, channel: np.ndarray, value: np.ndarray, shape: tuple[int, int, int],
-          capacity: int | None) -> SparseInput:
-    """Sorted entries -> a :class:`SparseInput` padded to its capacity."""
+          capacity: Capacity) -> SparseInput:
+    """Sorted entries -> a :class:`SparseInput` padded to its capacity: a number, a function of
+    the entry count (:class:`GrowingCapacity`) or None (:func:`sparse_capacity`)."""
     batch, steps, _ = shape
     nnz = int(row.size)
-    capacity = sparse_capacity(nnz) if capacity is None else int(capacity)
+    if capacity is None:
+        capacity = sparse_capacity(nnz)
+    capacity = int(capacity(nnz) if callable(capacity) else capacity)
     if capacity < nnz:
         raise ValueError(f"SparseInput: {nnz} non-zero entries exceed capacity {capacity}")
     rows = np.full(capacity, steps * batch - 1, np.int32)
@@ -228,7 +235,7 @@ class GrowingCapacity:
         return self.value
 
 
-def sparse_input(x, capacity: int | None = None) -> SparseInput:
+def sparse_input(x, capacity: Capacity = None) -> SparseInput:
     """The non-zero entries of a dense ``(B, T, inputs)`` batch (host, NumPy; not jittable).
 
     About 15 ms for a NeuronIO batch (8 x 500 x 1278) on one core: a data loader does it once

@@ -396,7 +396,7 @@ def discover(root: str | Path | None = None) -> Split:
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def sparse_window(X_window: np.ndarray, capacity: int | None = None):
+def sparse_window(X_window: np.ndarray, capacity: int | Callable[[int], int] | None = None):
     """A binary input window ``(B, W, 1278)`` as an :class:`elm.SparseInput` of signed spikes.
 
     Equal to ``elm.sparse_input(transform_inputs(X_window))`` (inhibitory channels -1), made from
@@ -436,7 +436,7 @@ def file_batches(X: np.ndarray, spikes: np.ndarray, soma: np.ndarray, rng: np.ra
         cols = starts[:, None] + np.arange(window)
         window_x = X[rows, cols]
         if sparse:
-            x = sparse_window(window_x, capacity and capacity(int(np.count_nonzero(window_x))))
+            x = sparse_window(window_x, capacity)
         else:
             x = window_x.astype(np.float32) * sign
         yield (x, spikes[rows, cols].astype(np.float32), transform_soma(soma[rows, cols]))
