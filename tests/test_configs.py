@@ -57,3 +57,17 @@ def test_scales_shrink_training_only():
         configs.get("shd/elm/paper", scale="huge")
     with pytest.raises(KeyError, match="known"):
         configs.get("neuronio/transformer/paper")
+
+
+def test_the_study_scale_sits_between_demo_and_paper_per_family():
+    """The snapshot's scale: more steps than the demo, fewer than the paper, set per dataset
+    family (configs.STUDY), and the whole evaluation set for NeuronIO and SHD."""
+    for name, family in [("neuronio/elm/paper", "neuronio"), ("shd-adding/lstm/paper", "shd"),
+                         ("lra/listops/elm/paper", "lra")]:
+        demo, study, paper = (configs.get(name, scale=s) for s in ("demo", "study", "paper"))
+        assert study.model_args == paper.model_args and study.scale == "study"
+        assert demo.train.steps < study.train.steps < paper.train.steps, name
+        assert study.train.batches_per_epoch == configs.STUDY[family][1]
+        assert study.train.batch_size == min(paper.train.batch_size, configs.STUDY[family][2])
+    assert configs.get("neuronio/elm/paper", scale="study").evaluation == {"test_files": None}
+    assert configs.get("shd/elm/paper", scale="study").evaluation["test"] is None

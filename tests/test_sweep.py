@@ -155,3 +155,25 @@ def test_a_sweep_retrains_stale_records_and_skips_current_ones(tmp_path, monkeyp
                         runs[2].run_id: "complete"}
     assert sum("stale record" in r.getMessage() for r in caplog.records) == 2
     assert all(not stale(r) for r in store.records())
+
+
+def test_keep_stale_resumes_a_snapshot_without_retraining_finished_runs(tmp_path, monkeypatch):
+    """``keep_stale``: finished records made by other code stay (a snapshot sweep resumed after
+    a code change); only the run without a record is trained."""
+    runs = expand({"experiment": EXP, "scale": "smoke", "grid": {"d_m": [1, 2, 3]}})
+    store = ResultsStore(tmp_path)
+    base = {"status": "complete", "experiment": EXP, "seed": 0, "scale": "smoke"}
+    store.write({**base, "run_id": runs[0].run_id, "code_hash": "0" * 64})
+    store.write({**base, "run_id": runs[1].run_id, "status": "diverged", "code_hash": "1" * 64})
+    launched: list[str] = []
+
+    def fake(run, out, notebook, attempt):
+        launched.append(run.run_id)
+        ResultsStore(out).write({**base, "run_id": run.run_id, "code_hash": code_hash()})
+        return 0, ""
+
+    monkeypatch.setattr(sweep, "execute", fake)
+    outcomes = run_sweep(runs, tmp_path, workers=1, progress=False, keep_stale=True)
+    assert launched == [runs[2].run_id]
+    assert [o.status for o in outcomes] == ["skipped", "skipped", "complete"]
+    assert store.read(runs[0].run_id)["code_hash"] == "0" * 64

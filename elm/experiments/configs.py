@@ -33,8 +33,12 @@ from elm.data.neuronio import NEURONIO_THRESHOLD
 from elm.experiments.training import TRAIN_RANGES, TrainSettings
 from elm.model import ELM, ELMConfig
 
-Scale = Literal["smoke", "demo", "paper"]
-SCALES: tuple[str, ...] = ("smoke", "demo", "paper")
+#: How much an experiment trains and evaluates: ``smoke`` (a few steps, to test the pipeline),
+#: ``demo`` (minutes per chapter on a laptop CPU), ``study`` (the committed results snapshot:
+#: enough training on a 2-core CPU, about 10 CPU-hours for the book, for the paper's qualitative
+#: claims to show or fail to show) and ``paper`` (the paper's protocol).
+Scale = Literal["smoke", "demo", "study", "paper"]
+SCALES: tuple[str, ...] = ("smoke", "demo", "study", "paper")
 
 
 class ConfigError(ValueError, KeyError):
@@ -415,17 +419,32 @@ def names() -> list[str]:
 #: How much training each reduced scale keeps: (epochs, batches per epoch, batch size cap).
 REDUCED: dict[str, tuple[int, int, int]] = {"smoke": (1, 3, 2), "demo": (1, 300, 8)}
 
+#: The ``study`` scale's training per dataset family, (epochs, batches per epoch, batch size
+#: cap): ten times the demo's steps for NeuronIO (one Branch-ELM step of batch 8 takes about
+#: 40 ms on the 2-core machine, so a run is a few minutes), and for SHD / SHD-Adding about 40
+#: passes over the 383 shipped training recordings; LRA keeps its stand-ins' batch of 32. The
+#: snapshot's specs (``book/sweeps/study_*.yaml``) say what each family's runs add to this.
+STUDY: dict[str, tuple[int, int, int]] = {"neuronio": (1, 3000, 8), "shd": (1, 2000, 8),
+                                          "lra": (1, 2000, 32)}
+
+
+def budget(scale: Scale, dataset: str) -> tuple[int, int, int]:
+    """(epochs, batches per epoch, batch size cap) of a reduced ``scale`` for ``dataset``."""
+    return STUDY[family(dataset)] if scale == "study" else REDUCED[scale]
+
 
 #: How much each dataset family evaluates at each scale (None: the whole set): NeuronIO test
 #: files; SHD / SHD-Adding validation and test samples (pairs) and the training subset scored
 #: for the train accuracy; LRA validation and test examples (a fixed random subset).
 EVALUATION: dict[str, dict[str, dict[str, int | None]]] = {
     "neuronio": {"smoke": {"test_files": 1}, "demo": {"test_files": None},
-                 "paper": {"test_files": None}},
+                 "study": {"test_files": None}, "paper": {"test_files": None}},
     "shd": {"smoke": {"valid": 16, "test": 16, "train": 16},
             "demo": {"valid": 128, "test": 256, "train": 128},
+            "study": {"valid": None, "test": None, "train": 1000},
             "paper": {"valid": None, "test": None, "train": 4000}},
-    "lra": {"smoke": {"test": 16}, "demo": {"test": 400}, "paper": {"test": None}},
+    "lra": {"smoke": {"test": 16}, "demo": {"test": 400}, "study": {"test": 2000},
+            "paper": {"test": None}},
 }
 
 
@@ -435,7 +454,7 @@ def family(dataset: str) -> str:
 
 
 def at_scale(experiment: Experiment, scale: Scale) -> Experiment:
-    """The experiment at ``scale``: the same model, less training (``REDUCED``) and evaluation
+    """The experiment at ``scale``: the same model, less training (:func:`budget`) and evaluation
     (:data:`EVALUATION`). The one place where a scale changes an experiment: tasks read the
     result, never the scale's name."""
     if scale not in SCALES:
@@ -443,7 +462,7 @@ def at_scale(experiment: Experiment, scale: Scale) -> Experiment:
     evaluation = EVALUATION.get(family(experiment.dataset), {}).get(scale, {})
     if scale == "paper":
         return dataclasses.replace(experiment, scale="paper", evaluation=evaluation)
-    epochs, batches, batch_cap = REDUCED[scale]
+    epochs, batches, batch_cap = budget(scale, experiment.dataset)
     train = dataclasses.replace(experiment.train, epochs=epochs, batches_per_epoch=batches,
                                 batch_size=min(batch_cap, experiment.train.batch_size))
     return dataclasses.replace(experiment, train=train, scale=scale, evaluation=evaluation)

@@ -69,9 +69,10 @@ from elm.experiments.results import (
 from elm.experiments.tasks import check_task, make_task
 from elm.experiments.training import train
 
-#: Loss curves are stored as at most this many points (means over equal chunks of steps), so a
-#: paper-scale record of 300K steps stays small.
-CURVE_POINTS = 2000
+#: Loss curves are stored as at most this many points (means over equal chunks of steps, to six
+#: significant digits), so a paper-scale record of 300K steps stays small (about 20 KB) and a
+#: committed snapshot of hundreds of records stays a few MB.
+CURVE_POINTS = 500
 #: Checkpoints per run (at least one per step at tiny step counts).
 CHECKPOINTS_PER_RUN = 20
 #: Errors that repeat identically when a run is retried: bad data, bad settings, bad shapes.
@@ -88,7 +89,7 @@ def curve(losses: list[float], points: int = CURVE_POINTS) -> dict[str, list[flo
         return {"step": [], "loss": []}
     chunks = np.array_split(np.asarray(losses, np.float64), min(points, len(losses)))
     ends = np.cumsum([len(c) for c in chunks])
-    return {"step": ends.tolist(), "loss": [float(c.mean()) for c in chunks]}
+    return {"step": ends.tolist(), "loss": [float(f"{c.mean():.6g}") for c in chunks]}
 
 
 def run_dir(out_dir: str | Path | None, rid: str) -> Path:

@@ -29,7 +29,10 @@ the whole spec with a :class:`~elm.experiments.configs.ConfigError` naming the s
 and the setting; the command prints it in one line and exits with status 2 (``--debug``: the
 traceback). A run that its process refuses anyway (exit status 2) is failed, never retried.
 Finished records made by other result-determining code are stale
-(:func:`elm.experiments.results.stale`) and are retrained.
+(:func:`elm.experiments.results.stale`) and are retrained, unless ``--keep-stale`` says to keep
+every finished record: a long snapshot sweep (``book/sweeps/study_*.yaml``) resumed after a code
+change then does only the runs it has not finished, and the book labels each record made by other
+code with the commit that made it.
 """
 
 from __future__ import annotations
@@ -269,7 +272,7 @@ def _verdict(store: ResultsStore, run: RunSpec, code: int, log: str) -> tuple[st
 def run_sweep(runs: Iterable[RunSpec], out_dir: str | Path | None = None, *,
               workers: int | None = None, retries: int = 2, ray_address: str | None = None,
               use_ray: bool = False, notebook: str | Path | None = None,
-              progress: bool = True) -> list[Outcome]:
+              progress: bool = True, keep_stale: bool = False) -> list[Outcome]:
     """Run every run not yet complete; retry failures up to ``retries`` times each.
 
     ``use_ray`` (or a ``ray_address``) runs on Ray (``ray.init(address)``; None starts a local
@@ -279,7 +282,7 @@ def run_sweep(runs: Iterable[RunSpec], out_dir: str | Path | None = None, *,
     Every run's settings are checked first (:func:`check`): a bad one raises
     :class:`~elm.experiments.configs.ConfigError` before any run starts. Runs whose final record
     the current code made are skipped; stale ones (:func:`elm.experiments.results.stale`) are
-    retrained, each with one logged line.
+    retrained, each with one logged line, or with ``keep_stale`` skipped like current ones.
     """
     runs = list(runs)
     check(runs)
@@ -287,7 +290,8 @@ def run_sweep(runs: Iterable[RunSpec], out_dir: str | Path | None = None, *,
     store = ResultsStore(out)
     nb = None if notebook is None else str(Path(notebook).resolve())
     outcomes = {r.run_id: Outcome(r.run_id, "skipped") for r in runs}
-    todo = [r for r in runs if not store.is_current(r.run_id)]
+    finished = store.is_complete if keep_stale else store.is_current
+    todo = [r for r in runs if not finished(r.run_id)]
     for r in todo:
         if store.is_complete(r.run_id):
             logger.warning("stale record %s: made by other code; retraining", r.run_id)
@@ -334,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebook", default=None,
                         help="run each point with papermill through this run notebook (e.g. "
                              "book/runs/train.ipynb) instead of python -m elm.run")
+    parser.add_argument("--keep-stale", action="store_true",
+                        help="keep finished records made by other code instead of retraining "
+                             "them (to resume a long snapshot sweep after a code change)")
     parser.add_argument("--dry-run", action="store_true",
                         help="check every grid point and list the runs; run nothing")
     parser.add_argument("--debug", action="store_true",
@@ -349,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     outcomes = run_sweep(runs, args.out_dir, workers=args.workers, retries=args.retries,
                          ray_address=args.ray_address, use_ray=args.ray,
-                         notebook=args.notebook)
+                         notebook=args.notebook, keep_stale=args.keep_stale)
     for o in outcomes:
         print(f"{o.status:9s} {o.attempts} attempt(s)  {o.run_id}  {o.error or ''}")
     counts = {s: sum(o.status == s for o in outcomes) for s in ("complete", "diverged",
