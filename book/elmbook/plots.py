@@ -2,8 +2,9 @@
 
 Why a module: every chapter must look the same and say the same things in the same places
 (scale, data, paper vs ours), and a figure function written once is tested once. Chapters call
-:func:`apply_style` once, draw, and hand the figure to :func:`save_figure`, which also keeps a
-copy under the repository's ``figures/``.
+:func:`apply_style` once, draw with a short title, and hand the figure and its caption (the
+provenance: runs, seeds, scale, data) to :func:`show_figure`, which also keeps a copy under the
+repository's ``figures/``.
 
 Colours: excitatory input red and inhibitory input blue, as in the paper's Fig S7; the rest is
 the Okabe-Ito palette, which stays distinguishable for colour-blind readers and in greyscale.
@@ -113,6 +114,55 @@ def save_figure(fig: Figure, name: str) -> Path:
     """Save ``fig`` as ``<figures_dir>/<name>.png`` and return the path."""
     path = figures_dir() / f"{name}.png"
     fig.savefig(path)
+    return path
+
+
+#: The longest title a figure or one of its panels may carry. Provenance (runs, seeds, training
+#: length, data) is long and goes into the caption under the figure (:func:`show_figure`):
+#: a long title shrinks the figure's text or wraps over several lines above the panels.
+TITLE_CHARS = 90
+
+
+class Caption:
+    """The caption shown under a figure: bold label, then the text, in HTML (Jupyter and the
+    built book, whose MyST renderer would not typeset a Markdown output's TeX) or plain text."""
+
+    def __init__(self, label: str, text: str) -> None:
+        self.label, self.text = label, text
+
+    def _repr_html_(self) -> str:
+        return (f'<p class="elm-caption" style="font-size:0.9em;opacity:0.85;margin-top:0">'
+                f"<b>{html.escape(self.label)}</b> {html.escape(self.text)}</p>")
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.text}"
+
+
+def long_titles(fig: Figure, limit: int = TITLE_CHARS) -> list[str]:
+    """The figure's and its panels' titles longer than ``limit`` characters."""
+    titles = [fig._suptitle.get_text()] if fig._suptitle is not None else []
+    titles += [ax.get_title(loc) for ax in fig.axes for loc in ("left", "center", "right")]
+    return [t for t in titles if len(t) > limit]
+
+
+def show_figure(fig: Figure, name: str, label: str, caption: str) -> Path:
+    """Save ``fig`` (:func:`save_figure`), show it, and show ``label`` and ``caption`` under it.
+
+    Why: a figure's title is read at the figure's small font size, so it stays short (a
+    :class:`ValueError` names any title over :data:`TITLE_CHARS`), and what the figure was
+    computed from (runs, seeds, scale, data, paper values) is written out in the caption at the
+    page's own font size.
+    """
+    too_long = long_titles(fig)
+    if too_long:
+        raise ValueError(f"figure {name!r}: title over {TITLE_CHARS} characters, move the "
+                         f"details into the caption: {too_long[0]!r}")
+    from IPython.display import display
+
+    path = save_figure(fig, name)
+    display(fig)
+    plt.close(fig)  # shown once: the inline backend would show it again at the cell's end
+    display(Caption(label, caption))
     return path
 
 
