@@ -64,6 +64,10 @@ def results_root(out_dir: str | Path | None = None) -> Path:
 def setup(scale: str, data_dir: str | Path | None = None, out_dir: str | Path | None = None,
           ) -> Chapter:
     """Check the papermill parameters, set the figure style, and start the chapter's clock."""
+    if scale == "study":
+        raise ValueError("scale 'study' is the committed results snapshot's scale (data/snapshot): "
+                         "remake it with the commands of elmbook.snapshot, and run a chapter at "
+                         "'smoke', 'demo' or 'paper'")
     if scale not in configs.SCALES:
         raise ValueError(f"scale must be one of {configs.SCALES}, got {scale!r}")
     plots.apply_style()

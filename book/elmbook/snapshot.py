@@ -1,0 +1,82 @@
+"""The committed results snapshot: study-scale runs that the chapters show as their main result.
+
+Why: a demo run (a few hundred steps, one seed) shows that the pipeline works, not whether the
+paper's claims hold. The ``study`` scale (:data:`elm.experiments.configs.STUDY`) trains long
+enough, with three seeds, for the claims to show or fail to show within about 10 CPU-hours on a
+2-core machine. Its records are committed under ``data/snapshot/records`` (records only: no
+checkpoints), so the book reads them offline without retraining.
+
+Each family's runs are one sweep spec, ``book/sweeps/study_<family>.yaml``, remade or resumed by
+one command (:func:`command`). A snapshot record made by other result-determining code than the
+checkout's is kept (``--keep-stale``) and labelled with the commit that made it
+(:func:`made_by`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from elm.experiments import sweep
+from elm.experiments.records import RunRecord
+from elm.experiments.results import ResultsStore, stale
+from elm.experiments.sweep import RunSpec
+from elmbook import REPOSITORY
+
+#: Where the snapshot's records live (``records/``; ``runs/`` and caches are not committed).
+SNAPSHOT = REPOSITORY / "data" / "snapshot"
+#: The snapshot's sweep specs, one per family, in ``book/sweeps/``.
+SPECS = ("study_neuronio_models", "study_neuronio_ablations", "study_shd")
+
+
+def command(spec: str) -> str:
+    """The one command that remakes (or resumes) a family's part of the snapshot."""
+    if spec not in SPECS:
+        raise ValueError(f"no snapshot spec {spec!r}; known: {', '.join(SPECS)}")
+    return (f"python -m elm.sweep book/sweeps/{spec}.yaml --out-dir data/snapshot "
+            f"--keep-stale")
+
+
+def made_by(record: RunRecord) -> str:
+    """``""`` for a record of the checkout's result code, else a label naming the commit that
+    made it, for the page to show beside its numbers."""
+    if not stale(record.raw):
+        return ""
+    return f"made by {record.code_version}, whose result code differs from this checkout's"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the snapshot holds of one spec."""
+
+    spec: str
+    runs: list[RunSpec]
+    records: dict[str, RunRecord]  # run id -> record, for the runs the snapshot holds
+    missing: list[RunSpec]
+
+    @property
+    def failed(self) -> list[RunRecord]:
+        return [r for r in self.records.values() if r.failed]
+
+    def summary(self) -> str:
+        n_stale = sum(bool(made_by(r)) for r in self.records.values())
+        return (f"{self.spec}: {len(self.records)} of {len(self.runs)} runs in the snapshot "
+                f"({len(self.failed)} failed, {n_stale} made by other code), "
+                f"{len(self.missing)} still to train: {command(self.spec)}")
+
+
+def coverage(spec: str, root: Path | None = None) -> Coverage:
+    """The runs of ``book/sweeps/<spec>.yaml`` and which of them the snapshot at ``root``
+    (default :data:`SNAPSHOT`) holds."""
+    command(spec)  # refuses an unknown spec
+    runs = sweep.load_spec(REPOSITORY / "book" / "sweeps" / f"{spec}.yaml")
+    store = ResultsStore(root or SNAPSHOT)
+    records = {r.run_id: RunRecord.from_json(raw, str(store.path(r.run_id)))
+               for r in runs if (raw := store.read(r.run_id)) is not None}
+    return Coverage(spec, runs, records, [r for r in runs if r.run_id not in records])
+
+
+def footprint(root: Path | None = None) -> tuple[int, int]:
+    """(number of records, their bytes on disk): the snapshot's size as the README states it."""
+    files = sorted(((root or SNAPSHOT) / "records").glob("*.json"))
+    return len(files), sum(f.stat().st_size for f in files)
