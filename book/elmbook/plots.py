@@ -340,8 +340,8 @@ def plot_dynamics(
     ax_m.set_yticklabels([f"{tau_m[unit]:.3g}" for unit in order[::step]])
     ax_m.set_ylim(-0.1, len(order))
     ax_m.set_ylabel(r"memory unit, by $\tau_m$ (ms)")
-    ax_m.set_title(f"d) all {len(order)} memory units $m_t$, fast (bottom) to slow (top), each "
-                   "scaled to its own range (range at the right)", loc="left")
+    ax_m.set_title(f"d) all {len(order)} memory units $m_t$, each scaled to its range (at right)",
+                   loc="left")
     ax_m.set_xlabel("time (ms)")
     ax_m.set_xlim(time[0], time[-1] + dt)
     if title:
