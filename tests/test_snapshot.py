@@ -66,3 +66,16 @@ def test_a_chapter_refuses_the_study_scale_and_names_the_snapshot():
 
     with pytest.raises(ValueError, match="data/snapshot"):
         chapter.setup("study")
+
+
+def test_a_chapter_reads_the_spec_of_its_scale(tmp_path):
+    from elmbook import chapter
+
+    for scale, name in [("smoke", "reproduction_effects_smoke.yaml"),
+                        ("demo", "reproduction_effects_demo.yaml"),
+                        ("paper", "reproduction_effects.yaml")]:
+        ch = chapter.setup(scale, out_dir=tmp_path)
+        assert ch.spec("reproduction_effects").name == name
+        assert {r.scale for r in ch.runs("reproduction_effects")} == {scale}
+    with pytest.raises(FileNotFoundError, match=r"no_such_smoke\.yaml"):
+        chapter.setup("smoke", out_dir=tmp_path).spec("no_such")

@@ -230,6 +230,7 @@ def test_a_run_refused_by_its_process_is_failed_not_retried(tmp_path, monkeypatc
 
 def test_the_books_specs_pass():
     specs = sorted((REPO / "book" / "sweeps").glob("*_demo*.yaml"))
+    specs += sorted((REPO / "book" / "sweeps").glob("*_smoke.yaml"))
     specs += sorted((REPO / "book" / "sweeps").glob("study_*.yaml"))
     for spec in specs:
         assert load_spec(spec), spec

@@ -45,6 +45,24 @@ class Chapter:
     def store(self) -> ResultsStore:
         return ResultsStore(self.results)
 
+    def spec(self, stem: str) -> Path:
+        """The sweep spec that says what ``stem``'s runs are at this chapter's scale:
+        ``book/sweeps/<stem>_<scale>.yaml`` at ``smoke`` and ``demo``, ``<stem>.yaml`` at
+        ``paper``.
+
+        Why a file per scale: which seeds, variants and training settings a scale runs is part
+        of the experiment, written (with its reasons) in the spec, never chosen in a chapter.
+        """
+        path = SWEEPS / (f"{stem}.yaml" if self.scale == "paper" else f"{stem}_{self.scale}.yaml")
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no sweep spec for {stem!r} at scale "
+                                    f"{self.scale!r}")
+        return path
+
+    def runs(self, stem: str) -> list[RunSpec]:
+        """The runs of :meth:`spec`, on the chapter's data folder."""
+        return sweep.load_spec(self.spec(stem), data_dir=self.data_dir)
+
     def footer(self, note: str = "") -> str:
         """Wall and CPU time of the chapter so far (CPU includes the training processes)."""
         cpu = os.times()
