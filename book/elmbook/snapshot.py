@@ -26,7 +26,7 @@ from elmbook import REPOSITORY
 #: Where the snapshot's records live (``records/``; ``runs/`` and caches are not committed).
 SNAPSHOT = REPOSITORY / "data" / "snapshot"
 #: The snapshot's sweep specs, one per family, in ``book/sweeps/``.
-SPECS = ("study_neuronio_models", "study_neuronio_ablations", "study_shd")
+SPECS = ("study_neuronio_models", "study_neuronio_ablations", "study_shd", "study_lra")
 
 
 def command(spec: str) -> str:
