@@ -367,6 +367,36 @@ def test_plot_marks_failures_default_and_paper_values():
     plt.close(fig)
 
 
+def test_caption_names_the_runs_their_data_and_the_grey_numbers():
+    records = [record(ELM, {}, 0), record(ELM, {}, 1), record(ELM, {"d_m": 5}, 0)]
+    caption = ablations.panels_caption([ablations.panel("3a")], records, "auc",
+                                       "the reduced demo grid")
+    assert caption == (
+        "Spike AUC on the test files against each panel's setting. Ours: 3 runs at scale "
+        "'demo', 300 steps of batch 8 per run, seeds 0 and 1 (the reduced demo grid); a point is "
+        "the mean ± std over its complete runs. Data: NeuronIO stand-in (our own NEURON "
+        "simulation, data/neuronio; not comparable with the paper). The paper publishes these "
+        "panels as plots only, not as numbers; in grey, what it does state in numbers: Table S6 "
+        "(Fig 2's d_m family); 0.991 threshold (Section 3.1).")
+    one = [record(BRANCH, {}, 2, stand_in=False)]
+    rmse = ablations.panels_caption([ablations.panel("3g"), ablations.panel("3gh")], one,
+                                    "soma_rmse_mv")
+    assert rmse.startswith("Soma RMSE (mV) on the test files") and "seed 2; a point" in rmse
+    assert "Data: real." in rmse
+    assert rmse.endswith("in numbers: Table S5, default config (d_m = 20).")  # no AUC threshold
+    auc = ablations.panels_caption([ablations.panel("3gh")], one)
+    assert auc.endswith("0.991 threshold (Section 3.1); Section 3.1: 35×65 'over 0.991 AUC'.")
+    assert "$" not in caption + rmse + auc
+
+
+def test_every_panel_title_is_short():
+    """Panel titles stay short (at most 60 characters, wrapped at 40): what the runs were is in
+    the figure's caption (``panels_caption``), not above the panels."""
+    fig = ablations.plot_panels(list(ablations.PANELS), [], title="Fig 3a–f: ELM ablations")
+    assert plots.long_titles(fig, 60) == []
+    plt.close(fig)
+
+
 def trained(steps, **kwargs) -> RunRecord:
     """A complete record that trained ``steps`` steps."""
     made = {**payload(**kwargs), "steps_done": steps}

@@ -302,6 +302,79 @@ def test_figures_draw():
     plt.close(fig)
 
 
+def test_figures_keep_short_titles_and_their_captions_the_provenance():
+    """Every figure of chapter 3 has panel titles of at most 60 characters (what the runs were
+    goes into the caption under it, :func:`elmbook.plots.show_figure`), and each caption
+    function names the runs (count, scale, seeds, steps, hardware), the data (the stand-in as
+    such) and where the grey and black numbers come from, as plain text without TeX."""
+    records = [_record("neuronio/elm/paper", 0, 0.90, 1.0, {"d_m": 10}),
+               _record("neuronio/elm/paper", 1, 0.92, 2.0, {"d_m": 10}),
+               _record("neuronio/lif/paper", 0, 0.8, 3.0)]
+    rows = nf.summary_rows(records)
+    prov = nf.provenance(records)
+    ours = nf.runs_text(prov)
+    assert ours == ("Ours: 3 runs at scale demo, seeds 0 and 1, 300 training steps per run, on "
+                    "cpu. Data: the STAND-IN, not NeuronIO (stand-in), so these numbers are not "
+                    "comparable with the paper's.")
+    real = _record("neuronio/lif/paper", 0, 0.8, 3.0, stand_in=False)
+    assert nf.runs_text(nf.provenance([real]), "The model") == (
+        "The model: 1 run at scale demo, seed 0, 300 training steps per run, on cpu. Data: real.")
+
+    params = nf.scaling_caption(prov, "params", paper_steps=342_000, released=True)
+    assert ours in params and "against trainable parameters" in params
+    assert "In grey, the paper: Tables S4–S7, on the real NeuronIO, 3 seeds, 342,000 " in params
+    assert f"Black crosses: the {nf.RELEASED_LABEL} (eval_results.csv of " in params
+    assert "AaronSpieler/elmneuron, commit 52e68a6" in params and "one model per d_m" in params
+    flops = nf.scaling_caption(prov, "flops", paper_steps=342_000)
+    assert "one sample of 500 steps (elm.count_flops)" in flops and "Black crosses" not in flops
+    assert "Table S4 gives no FLOPs, so the tiny models have no grey points" in flops
+    with pytest.raises(ValueError):
+        nf.scaling_caption(prov, "seconds", paper_steps=1)
+
+    sample = nf.sample_caption("test_0.h5", 3, 500, 2500, "NeuronIO STAND-IN (ours)")
+    assert sample.startswith("Test simulation 3 of test_0.h5, 500–2500 ms: ")
+    assert "Data: NeuronIO STAND-IN (ours). No model and no training" in sample
+
+    config = configs.get("neuronio/branch-elm/paper").elm_config()
+    valid = sum(min(100, 1278 - b * 29) for b in range(45))  # windows every 29 channels
+    branch = nf.branch_elm_caption(config, "neuronio/branch-elm/paper")
+    assert "of neuronio/branch-elm/paper" in branch
+    assert f"45 branches × 100 synapses = 4500 slots, {valid} of them valid" in branch
+
+    model = dataclasses.replace(records[0], params=27_300)
+    prediction = nf.prediction_caption(model, 4, 500, 2500, label="ELM d_m=10")
+    assert prediction.startswith(f"The restored ELM d_m=10 (27,300 trainable parameters; run "
+                                 f"{model.run_id}, final checkpoint at step 300) on test "
+                                 "simulation 4, 500–2500 ms")
+    assert "The model: 1 run at scale demo, seed 0, 300 training steps" in prediction
+    dynamics = nf.dynamics_caption(model, "d_m=10", 4, 300, 2300)
+    assert "(27,300 trainable parameters) on test simulation 4: 0–2300 ms inferred in one go, " \
+           "300–2300 ms drawn" in dynamics and "STAND-IN" in dynamics
+    roc = nf.roc_caption(prov)
+    assert "TP rate at FP 0.0025 and 0.01" in roc and roc.endswith(ours)
+    for caption in (params, flops, sample, branch, prediction, dynamics, roc):
+        assert "$" not in caption and "\n" not in caption
+
+    rng = np.random.default_rng(0)
+    X = (rng.uniform(size=(300, 1278)) < 0.01).astype(np.uint8)
+    spikes = np.zeros(300, np.uint8)
+    spikes[[50, 200]] = 1
+    pred = nf.Predictions(np.tile(spikes, (2, 1)).astype(np.int64), rng.uniform(size=(2, 300)),
+                          rng.normal(size=(2, 300)), rng.normal(size=(2, 300)),
+                          np.array([True, True]))
+    curve = (np.array([0.0, 0.01, 1.0]), np.array([0.0, 0.5, 1.0]))
+    for fig in (nf.plot_scaling(rows, "params", released=nf.released_points(),
+                                title="Fig 2b,c: accuracy against trainable parameters"),
+                nf.plot_scaling(rows, "flops", title="Fig S1: accuracy against FLOPs per sample"),
+                nf.plot_sample(X, spikes, rng.normal(-70, 3, 300),
+                               title="Fig 2a: one test simulation, input and output"),
+                nf.plot_branch_elm(config, title="Fig 4a: the Branch-ELM, drawn from its routing"),
+                nf.plot_prediction(pred, 1, title="Fig 4b: the trained Branch-ELM d_m=20"),
+                nf.plot_roc({"LIF (1,280 params)": curve}, title="Fig 4c: ROC")):
+        assert plots.long_titles(fig, 60) == []
+        plt.close(fig)
+
+
 def test_chapter_reads_runs_as_typed_records():
     """Chapter 3 takes its runs as RunRecords (``RUNS.usable()``) and reads them by attribute:
     no ``rec["metrics"]`` / ``b_rec['params']`` / ``rec.get(...)`` left in its code cells."""

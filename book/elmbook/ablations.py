@@ -574,15 +574,42 @@ def _train_steps(record: RunRecord) -> int:
     return _steps(record.config["train"])
 
 
+def _run_facts(records: Sequence[RunRecord]) -> tuple[str, str, str, list[int]]:
+    """Scales (``"'demo'"``), training steps and batch sizes (``"300"``, ``"8"``; several
+    joined by "/") and seeds of the records."""
+    configured = [r for r in records if r.config]
+    return (", ".join(repr(s) for s in sorted({r.scale for r in records})),
+            "/".join(f"{n:,}" for n in sorted({_train_steps(r) for r in configured})),
+            "/".join(map(str, sorted({r.batch_size for r in configured}))),
+            sorted({r.seed for r in records}))
+
+
 def run_label(records: Sequence[RunRecord]) -> str:
     """Scale, training length and seeds of the records, for a caption."""
-    scales = sorted({r.scale for r in records})
-    configured = [r for r in records if r.config]
-    steps = [f"{n:,}" for n in sorted({_train_steps(r) for r in configured})]
-    batch = sorted({r.batch_size for r in configured})
-    seeds = sorted({r.seed for r in records})
-    return (f"scale {', '.join(repr(s) for s in scales)}; {'/'.join(map(str, steps))} steps of "
-            f"batch {'/'.join(map(str, batch))} per run; seeds {seeds}")
+    scales, steps, batch, seeds = _run_facts(records)
+    return f"scale {scales}; {steps} steps of batch {batch} per run; seeds {seeds}"
+
+
+def panels_caption(panels: Sequence[Panel], records: Sequence[RunRecord], metric: str = "auc",
+                   grid: str = "") -> str:
+    """The caption of :func:`plot_panels`' figure (:func:`elmbook.plots.show_figure`), in
+    sentences: what is drawn, the runs behind it (``records``: how many, scale, training length,
+    seeds; ``grid`` says which grid of the sweep they are), their data, and which of the paper's
+    numbers the panels draw in grey (:func:`paper_references`)."""
+    scales, steps, batch, seeds = _run_facts(records)
+    n = len(records)
+    seeds_text = ", ".join(map(str, seeds[:-1])) + " and " * (len(seeds) > 1) + str(seeds[-1])
+    what = METRICS[f"metrics.{metric}"]
+    data = data_label(records)
+    grey = list(dict.fromkeys(r.label for p in panels for r in paper_references(p, metric)))
+    grey_text = (f"in grey, what it does state in numbers: {'; '.join(grey)}." if grey else
+                 "none of the numbers it does state applies to them.")
+    return (f"{what[0].upper()}{what[1:]} on the test files against each panel's setting. "
+            f"Ours: {n} run{'s' * (n != 1)} at scale {scales}, {steps} steps of batch {batch} "
+            f"per run, seed{'s' * (len(seeds) != 1)} {seeds_text}"
+            f"{f' ({grid})' if grid else ''}; a point is the mean ± std over its complete runs. "
+            f"{data[0].upper()}{data[1:]}. The paper publishes these panels as plots only, not "
+            f"as numbers; {grey_text}")
 
 
 def _windows(train: Mapping[str, Any]) -> str:

@@ -311,6 +311,26 @@ def caption(prov: Mapping[str, Any]) -> str:
             f"{steps} training steps per run")
 
 
+def _and(items: Sequence[object]) -> str:
+    """``[0, 1, 2]`` -> ``"0, 1 and 2"``."""
+    words = [str(i) for i in items]
+    return " and ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else "".join(words)
+
+
+def runs_text(prov: Mapping[str, Any], who: str = "Ours") -> str:
+    """Sentences for a figure's caption (:func:`elmbook.plots.show_figure`) on the runs behind
+    it (from :func:`provenance`): how many, scale, seeds, training steps, hardware, and the data,
+    with the stand-in named as such."""
+    n, seeds = prov["n_runs"], prov["seeds"]
+    steps = "/".join(f"{s:,}" for s in prov["steps"]) or "an unrecorded number of"
+    data = "; ".join(prov["data"])
+    data = (f"Data: the STAND-IN, not NeuronIO ({data}), so these numbers are not comparable "
+            f"with the paper's." if prov["stand_in"] else f"Data: {data}.")
+    return (f"{who}: {n} run{'s' * (n != 1)} at scale {'/'.join(prov['scales'])}, "
+            f"seed{'s' * (len(seeds) != 1)} {_and(seeds)}, {steps} training steps per run, on "
+            f"{_and(prov['hardware'])}. {data}")
+
+
 def best_row(rows: Sequence[Mapping[str, Any]], family: str,
              metric: str = "auc") -> Mapping[str, Any] | None:
     """The row of ``family`` with the highest mean ``metric`` (``"auc"``; lowest for
@@ -567,6 +587,44 @@ def _title(fig: Figure, text: str) -> None:
         fig.suptitle(wrap(text), x=0.01, ha="left")
 
 
+#: Where the third layer of Fig 2 comes from, for its caption.
+RELEASED_SOURCE = ("eval_results.csv of AaronSpieler/elmneuron, commit 52e68a6, in "
+                   "data/elmneuron-pretrained/; test split; one model per d_m")
+
+
+def scaling_caption(prov: Mapping[str, Any], axis: str = "params", *, paper_steps: int,
+                    released: bool = False) -> str:
+    """The caption of :func:`plot_scaling`'s figure: the axes, our runs (:func:`runs_text`),
+    the paper's tables in grey (real NeuronIO, 3 seeds, ``paper_steps`` steps) and, with
+    ``released``, the authors' evaluation of their released models."""
+    if axis not in ("params", "flops"):
+        raise ValueError(f"axis must be 'params' or 'flops', got {axis!r}")
+    v, s = ("b", "c") if axis == "params" else ("a", "b")
+    x = ("trainable parameters (elm.count_params of each run's model)" if axis == "params" else
+         f"forward FLOPs for one sample of {FLOPS_SEQ_LEN} steps (elm.count_flops)")
+    grey = ("Tables S4–S7" if axis == "params" else
+            "Tables S5–S7 (Table S4 gives no FLOPs, so the tiny models have no grey points)")
+    text = (f"Voltage prediction ({v}, soma RMSE, lower is better) and spike prediction ({s}, "
+            f"spike AUC, higher is better) against {x}, log axis. In colour, each point is the "
+            "mean of our runs of one size over their seeds, with the seed std as error bar where "
+            "there are several. "
+            f"{runs_text(prov)} In grey, the paper: {grey}, on the real NeuronIO, 3 seeds, "
+            f"{paper_steps:,} training steps per run.")
+    if released:
+        text += f" Black crosses: the {RELEASED_LABEL} ({RELEASED_SOURCE})."
+    return (text + f" Dotted line: the {reference.AUC_THRESHOLD} AUC threshold of Beniaguev "
+            "et al. (2021).")
+
+
+def sample_caption(file_name: str, sim: int, start: int, stop: int, data: str) -> str:
+    """The caption of :func:`plot_sample`'s figure: which simulation and window, which data."""
+    return (f"Test simulation {sim} of {file_name}, {start}–{stop} ms: the simulation with the "
+            f"most output spikes among those the protocol evaluates (at most "
+            f"{MAX_SPIKES_PER_SIM} output spikes), and its window with the most spikes after the "
+            f"first {IGNORE_START_MS} ms. Data: {data}. No model and no training: the same at "
+            "every scale.")
+
+
 def plot_scaling(rows: Sequence[Mapping[str, Any]], axis: str = "params", *,
                  families: Sequence[str] = FAMILIES, title: str = "",
                  paper: bool = True, released: Sequence[PaperPoint] = ()) -> Figure:
@@ -661,19 +719,38 @@ def plot_sample(X: np.ndarray, spikes: np.ndarray, soma: np.ndarray, *, start: i
     return fig
 
 
+def _routing(c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model's routing of ``c``: each slot's input channel, which slots are valid, and on
+    how many synapses each input channel sits."""
+    index, mask = make_routing(c.routing, c.num_input, c.branches, c.d_brch,
+                               np.random.default_rng(c.routing_seed))
+    ok = mask.astype(bool)
+    return index, ok, np.bincount(index[ok], minlength=c.num_input)
+
+
+def branch_elm_caption(config, experiment: str) -> str:
+    """The caption of :func:`plot_branch_elm`'s figure: which configuration, and the routing's
+    counts (valid slots, synapses per input channel)."""
+    c = config
+    _, ok, per_channel = _routing(c)
+    return (f"The Branch-ELM of {experiment}, drawn from the routing the model uses "
+            f"(elm.routing.make_routing) and the sizes of its ELMConfig: {c.branches} branches × "
+            f"{c.d_brch} synapses = {c.num_synapse} slots, {int(ok.sum())} of them valid; "
+            f"every input channel is on {per_channel.min()} to {per_channel.max()} synapses. No "
+            "data and no training: the same at every scale.")
+
+
 def plot_branch_elm(config, *, title: str = "") -> Figure:
     """Fig 4a, drawn from the routing the model uses (:func:`elm.routing.make_routing`):
     left, which input channel feeds each synapse slot of each branch (excitatory red,
     inhibitory blue; masked slots left out); right, the Branch-ELM's path from inputs to
     outputs with the sizes of ``config``."""
     c = config
-    index, mask = make_routing(c.routing, c.num_input, c.branches, c.d_brch,
-                               np.random.default_rng(c.routing_seed))
+    index, ok, _ = _routing(c)
     half = c.num_input // 2
     slot_branch = np.repeat(np.arange(c.branches), c.d_brch)
     fig, (ax_r, ax_d) = plt.subplots(1, 2, figsize=(8.0, 3.6),
                                      gridspec_kw={"width_ratios": [1.0, 1.25]})
-    ok = mask.astype(bool)
     for sel, color, name in ((index < half, plots.EXCITATORY, "excitatory channel"),
                              (index >= half, plots.INHIBITORY, "inhibitory channel")):
         keep = ok & sel
@@ -683,10 +760,8 @@ def plot_branch_elm(config, *, title: str = "") -> Figure:
     ax_r.set_ylim(c.branches - 0.5, -0.5)
     ax_r.set_xlabel("input channel (0–638 excitatory, 639–1277 inhibitory)")
     ax_r.set_ylabel("branch")
-    per_channel = np.bincount(index[ok], minlength=c.num_input)
-    ax_r.set_title(f"a) routing '{c.routing}': {c.branches} branches × {c.d_brch} synapses\n"
-                   f"{int(ok.sum())} valid slots; each channel on {per_channel.min()}–"
-                   f"{per_channel.max()} synapses", loc="left")
+    ax_r.set_title(f"a) routing '{c.routing}': {c.branches} branches × {c.d_brch} synapses",
+                   loc="left")
     ax_r.legend(loc="lower left", markerscale=8, ncols=1, fontsize=7, frameon=True,
                 framealpha=0.9, edgecolor="none")
     # block diagram of the forward path, with the config's sizes
@@ -733,8 +808,7 @@ def plot_prediction(pred: Predictions, sim: int, *, start: int = 0, stop: int | 
               label=f"{label} prediction")
     ax_v.set_ylabel("soma (mV re −67.7)")
     ax_v.legend(loc="upper right", ncols=2)
-    ax_v.set_title("somatic voltage (clipped at −55 mV; prediction re-standardised as the "
-                   "protocol)")
+    ax_v.set_title("somatic voltage (clipped at −55 mV)")
     ax_p.plot(t, pred.spike_prob[sim, start:stop], color=plots.PALETTE[0], lw=0.9,
               label="predicted spike probability")
     spike_t = t[np.flatnonzero(pred.spikes[sim, start:stop])]
@@ -745,6 +819,28 @@ def plot_prediction(pred: Predictions, sim: int, *, start: int = 0, stop: int | 
     ax_p.legend(loc="upper right", ncols=2)
     _title(fig, title)
     return fig
+
+
+def prediction_caption(record: RunRecord, sim: int, start: int, stop: int,
+                       label: str = "Branch-ELM") -> str:
+    """The caption of :func:`plot_prediction`'s figure for the model of ``record``."""
+    return (f"The restored {label} ({record.params:,} trainable parameters; run "
+            f"{record.run_id}, final checkpoint at step {record.steps_done or 0:,}) on test "
+            f"simulation {sim}, {start}–{stop} ms, against the targets (black). Its voltage "
+            "prediction is re-standardised as the protocol does; the target voltage is clipped "
+            "at −55 mV. "
+            f"{runs_text(provenance([record]), 'The model')}")
+
+
+def dynamics_caption(record: RunRecord, size: str, sim: int, start: int, stop: int) -> str:
+    """The caption of Fig S7 (:func:`elmbook.plots.plot_dynamics`) for the model of
+    ``record``, run over a test simulation from 0 ms and drawn from ``start`` to ``stop``."""
+    return (f"The trained Branch-ELM {size} ({record.params:,} trainable parameters) on test "
+            f"simulation {sim}: 0–{stop} ms inferred in one go, {start}–{stop} ms drawn (the "
+            "time axis reads ms of the simulation). Black: the targets (voltage clipped at "
+            "−55 mV). Panel d: the memory units from fast (bottom) to slow (top) by their "
+            "trained timescale, each scaled to its own range (written at the right). "
+            f"{runs_text(provenance([record]), 'The model')}")
 
 
 def spike_reading(pred: Predictions, sim: int, start: int, stop: int, steps: int) -> str:
@@ -774,6 +870,16 @@ def spike_reading(pred: Predictions, sim: int, start: int, stop: int, steps: int
                      "the rest (which the AUC measures) but does not yet commit to a spike: its "
                      "probabilities stay low (the paper's model trains for 342,000 steps).")
     return sentence
+
+
+def roc_caption(prov: Mapping[str, Any], fp_marks: Sequence[float] = (0.0025, 0.01)) -> str:
+    """The caption of :func:`plot_roc`'s figure, ``prov`` the :func:`provenance` of the runs
+    drawn."""
+    return ("ROC curves of the spike prediction (a) and their low false-positive end on a log "
+            f"axis (b; dots: the TP rate at FP {_and([f'{f:g}' for f in fp_marks])}), for the "
+            "best run of each trained family, every model restored from its final checkpoint "
+            "and scored on the same test files with the protocol's stitched predictions. "
+            f"{runs_text(prov)}")
 
 
 def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
