@@ -142,13 +142,16 @@ def test_full_spec_is_the_paper_protocol_and_contains_the_demo_points():
         assert len(ablations.axis_values(p, full)) >= 2, p.key
 
 
-def test_smoke_subset_takes_a_default_and_one_variant():
-    runs = load_spec(DEMO, scale="smoke")
-    chosen = ablations.smoke_subset(runs)
+def test_the_smoke_spec_is_a_default_and_one_variant_of_the_demo_grid():
+    chosen = load_spec(DEMO.with_name("neuronio_ablations_smoke.yaml"))
+    demo = {(r.experiment, json.dumps(dict(r.overrides), sort_keys=True))
+            for r in load_spec(DEMO)}
     assert len(chosen) == 2 and {r.scale for r in chosen} == {"smoke"}
     assert (chosen[0].experiment, chosen[0].seed) == (ELM, 0)
     assert ablations.is_default(ELM, chosen[0].overrides)
     assert not ablations.is_default(chosen[1].experiment, chosen[1].overrides)
+    assert all((r.experiment, json.dumps(dict(r.overrides), sort_keys=True)) in demo
+               for r in chosen)
 
 
 # --------------------------------------------------------------------------------------------

@@ -641,13 +641,6 @@ def paper_share(records: Sequence[RunRecord]) -> str:
             f"{' or '.join(theirs)}")
 
 
-def smoke_subset(runs: Sequence[Any], n_variants: int = 1) -> list[Any]:
-    """A few runs of a spec for the smoke test: the first default run and the first
-    ``n_variants`` runs that change a setting (two runs fill two workers at once)."""
-    defaults = [r for r in runs if is_default(r.experiment, r.overrides)][:1]
-    return defaults + [r for r in runs if not is_default(r.experiment, r.overrides)][:n_variants]
-
-
 @dataclass
 class Plan:
     """What the store holds of a sweep's runs."""

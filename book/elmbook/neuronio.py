@@ -383,19 +383,6 @@ def experiment_for(family: str, size: int | None = None) -> configs.Experiment:
     raise ValueError(f"no paper configuration for family {family!r}")
 
 
-def select_runs(runs: Sequence[Any], families: Sequence[str], per_family: int = 1) -> list[Any]:
-    """The first ``per_family`` runs (sweep ``RunSpec``) of each of ``families``, in
-    the spec's order: how a smaller scale takes a subset of a spec."""
-    taken: dict[str, int] = {}
-    out = []
-    for r in runs:
-        family = family_of(r.experiment)
-        if family in families and taken.get(family, 0) < per_family:
-            taken[family] = taken.get(family, 0) + 1
-            out.append(r)
-    return out
-
-
 def paper_table(family: str, rows: Sequence[Mapping[str, Any]],
                 seq_len: int = FLOPS_SEQ_LEN) -> tuple[list[str], list[list[Any]]]:
     """Tables S5 / S6 / S7 (``family`` Branch-ELM / ELM / LSTM) with ours beside the paper's:
