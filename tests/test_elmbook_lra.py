@@ -183,11 +183,30 @@ def test_fig_s6_grouping_by_tau_and_encoding():
     assert s6.taus == [5.0, 30.0, 150.0] and s6.silent == 0 and s6.seeds == [0, 1]
     assert [r.seed for r in s6.by_tau[150.0]] == [0, 1]
     assert s6.other_encoding == [control]
-    assert lra.fig_s6_title(s6, "demo") == (
-        "Fig S6 at scale 'demo': lra/pathfinder/elm/paper with tau_s varied; seeds [0, 1], "
-        "600 steps of batch 32\ndata: stand-in: 1024 px, curv_contour_length_2, 4,000 train; "
-        "Pathfinder stand-in in place of Path-X; background fed as no input (silent_token 0)")
+    assert lra.fig_s6_caption(s6, "demo") == (
+        "The ELM of lra/pathfinder/elm/paper trained with the synaptic time constant τ_s varied "
+        "(5, 30, 150 ms) at scale 'demo': seeds [0, 1], 600 steps of batch 32. Data: stand-in: "
+        "1024 px, curv_contour_length_2, 4,000 train. Pathfinder stands in for Path-X, whose "
+        "16,384 steps per image do not fit this scale. The background is fed as no input "
+        "(silent_token 0), as in Table 1's run of this task at this scale. Grey mark: the "
+        "paper's Table 1 value for the ELM on Pathfinder at τ_s = 5 ms (real data; "
+        "book/elmbook/reference_data/table_1_lra.csv), drawn where that τ_s is among ours; "
+        "Fig S6's own values are published only as a plot.")
     assert lra.loss_steps(s6.by_tau[5.0][0]) == (10, 20, 30)
+
+
+def test_fig_s6_caption_at_paper_scale_and_without_runs():
+    paper = [record("pathfinder_x", correct=300, tau_s=150.0, stand_in=False, silent=None,
+                    overrides={}, steps=125000)]
+    s6 = lra.fig_s6(paper, "paper")
+    caption = lra.fig_s6_caption(s6, "paper")
+    assert "seeds [0], 125000 steps of batch 32. Data: real (4,000 train). Grey mark" in caption
+    assert "stands in for Path-X" not in caption and "silent_token" not in caption
+    assert "the ELM on Path-X at τ_s = 150 ms" in caption
+    assert lra.fig_s6_reference("paper") == ("pathfinder_x", 150.0)
+    assert lra.fig_s6_caption(lra.fig_s6([], "demo"), "demo") == (
+        "No run of Fig S6 (lra/pathfinder/elm/paper with the synaptic time constant τ_s varied) "
+        "is in the store at scale 'demo'.")
 
 
 class _Spec:
@@ -228,6 +247,17 @@ def test_table1_keeps_complete_table_runs_and_the_caption_counts_them():
     assert "mean over 1 seed(s) per cell, 300/600 training steps" in caption
     assert lra.verdict_lines(done)[0] == ("Pathfinder ELM neuron   test accuracy 60.0% on 400 "
                                           "examples, chance 50%: above chance (p = 3.7e-05)")
+
+
+def test_table1_figure_caption_names_the_stand_in_tasks_and_the_paper_source():
+    done = lra.table1([record(correct=240), listops(60, stand_in=False, steps=300)])
+    caption = lra.table1_figure_caption(done, "demo")
+    assert ("Bars: our runs at scale 'demo', the mean over 1 seed(s) per cell (seeds [0]) after "
+            "300/600 training steps; hatched bars (Pathfinder) were trained on a generated "
+            "stand-in, not the LRA data, and are not comparable with the paper's numbers; plain "
+            "bars (ListOps) on the real data.") in caption
+    assert "the paper's Table 1 (book/elmbook/reference_data/table_1_lra.csv)" in caption
+    assert "No run is in the store at scale 'paper'." in lra.table1_figure_caption({}, "paper")
 
 
 def test_detail_rows_put_fig_s6_points_last():

@@ -6,7 +6,7 @@ Every function reads runs as typed :class:`~elm.experiments.records.RunRecord` s
 :func:`elmbook.chapter.ensure_runs` hands the chapter), never the stored JSON by string keys;
 where runs are grouped by dotted keys, :func:`summarise_runs` hands ``RunRecord.raw`` to
 :func:`elm.experiments.results.summarise`. The chapter's cells draw; what they print (the run
-table, the labels under the figures, Tables S8 / S9, the ablation table, the notes and the
+table, the figures' captions, Tables S8 / S9, the ablation table, the notes and the
 verdicts) is computed here, so it is tested (``tests/test_elmbook_shd.py``,
 ``tests/test_shd_claims.py``). A complete run that learnt nothing (:attr:`RunRecord.collapse`)
 is named in the run table and in Tables S8 / S9, as a diverged one is counted.
@@ -377,6 +377,54 @@ def run_label(records: Iterable[RunRecord], dataset: str, scale: str) -> str:
             f"{_joined((r.config['train']['learning_rate'] for r in recs), 'g')}, "
             f"seeds {seeds}, test accuracy on "
             f"{n_test} {'pairs' if dataset == 'shd-adding' else 'samples'}; data: {data}")
+
+
+#: The datasets as the captions name them.
+DATASET_NAMES = {"shd": "SHD", "shd-adding": "SHD-Adding"}
+#: Dataset -> the paper's table of accuracies, as the captions cite it.
+PAPER_TABLE_NAMES = {"shd": "Table S8", "shd-adding": "Table S9"}
+
+
+def runs_sentence(records: Iterable[RunRecord], dataset: str, scale: str) -> str:
+    """:func:`run_label` as a caption's sentence: ``"Our runs at scale 'demo': ... ."``"""
+    return f"Our runs at {run_label(records, dataset, scale).rstrip('.')}."
+
+
+def sample_caption(sample: Mapping[str, Any], names: Sequence[str]) -> str:
+    """Fig 5a's caption: which pair of the test file, which data (real or the stand-in), and
+    that nothing was trained. ``sample`` is :func:`adding_sample`'s, ``names`` the two digits'."""
+    rows = sample["rows"]
+    data = ("a generated STAND-IN (synthetic spikes in the SHD layout, not SHD)"
+            if sample["provenance"].startswith("stand-in") else "real recordings")
+    return (f"The first of the authors' fixed SHD-Adding test pairs: row {rows[0]} of the test "
+            f"file ('{names[0]}') followed by row {rows[1]} ('{names[1]}'), whose sum "
+            f"{sample['target']} is the target. Raw spike times, before binning; no training. "
+            f"Data: {data}; {sample['provenance']}.")
+
+
+def accuracy_caption(records: Iterable[RunRecord], dataset: str, scale: str) -> str:
+    """Fig 5b-d's (SHD-Adding) or Fig S4's (SHD) caption: where the paper's values come from
+    and how they are drawn, and what produced ours (:func:`run_label`)."""
+    table = PAPER_TABLE_NAMES[dataset]
+    return (f"Training, validation and test accuracy on {DATASET_NAMES[dataset]} against the bin "
+            f"size, one marker per model. Grey (dashed, hollow markers): the paper's {table} "
+            f"(book/elmbook/reference_data/{REFERENCE_TABLES[dataset]}.csv), mean ± std over its "
+            "five runs on the official SHD. Colour (filled markers): ours, mean ± std over seeds "
+            f"where there is more than one. {runs_sentence(records, dataset, scale)}")
+
+
+def ablation_caption(records: Iterable[RunRecord], dataset: str, bin_ms: float,
+                     scale: str) -> str:
+    """Fig 5e-f's caption: the variants' dataset and bin, what produced them, and why no paper
+    values are drawn (and, below paper scale, that this is not the paper's setting)."""
+    name = DATASET_NAMES[dataset]
+    setting = (f" Below paper scale this is a reduced version ({name} at {bin_ms:g} ms bins), "
+               "not the paper's setting." if scale != "paper" else "")
+    return (f"Training and test accuracy of ELM variants on {name} at {bin_ms:g} ms bins: "
+            "e) the number of memory units d_m (with d_mlp = 2 d_m), f) the range of the memory "
+            f"timescales τ_m. {runs_sentence(records, dataset, scale)} The paper ablates on "
+            "SHD-Adding at 2 ms bins and publishes its values only in the figure, so none are "
+            f"drawn.{setting}")
 
 
 def ours_by_model(summary: Iterable[Mapping[str, Any]], dataset: str
