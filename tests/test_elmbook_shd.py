@@ -108,25 +108,27 @@ def test_figure_captions_carry_the_provenance():
     assert real.endswith("Data: real recordings; real Heidelberg Digits.")
 
 
-def test_smoke_keeps_the_two_elm_runs_at_50_ms_with_the_smoke_training():
-    train = {"train.batches_per_epoch": 1000, "train.learning_rate": 0.01}
-    runs = [RunSpec("shd/elm/paper", {"data.bin_ms": 50.0, "dt": 50.0, **train}),
-            RunSpec("shd-adding/elm/paper", {"data.bin_ms": 50.0, "dt": 50.0, **train}),
-            RunSpec("shd/elm/paper", {"data.bin_ms": 10.0, "dt": 10.0, **train}),
-            RunSpec("shd/lstm/paper", {"data.bin_ms": 50.0, **train}),
-            RunSpec("shd/elm/paper", {"data.bin_ms": 50.0, "dt": 50.0, "d_m": 10, **train})]
-    kept = ch5.smoke_runs(runs)
-    assert [r.experiment for r in kept] == ["shd/elm/paper", "shd-adding/elm/paper"]
-    assert all(dict(r.overrides) == {"data.bin_ms": 50.0, "dt": 50.0} for r in kept)
-    assert kept[0].run_id != runs[0].run_id  # a smoke run never reads a demo record
-
-
 def test_the_chapter_grid_at_smoke_and_demo():
-    spec = [chapter.spec_path("shd_demo.yaml")]
-    smoke, demo = ch5.grid(spec, "smoke"), ch5.grid(spec, "demo")
-    assert len(smoke) == 2 and {r.scale for r in smoke} == {"smoke"}
-    assert len(demo) == len({r.run_id for r in demo}) > 10
-    assert sum(not ch5.is_model_run(r) for r in demo) == 2  # the two ablations
+    for scale in ("smoke", "demo"):
+        ch = chapter.setup(scale, out_dir="/nonexistent")
+        runs = ch.runs("shd_models", "shd_ablations")
+        assert {r.scale for r in runs} == {scale} and len(runs) == len({r.run_id for r in runs})
+        assert ch5.ablation_setting(runs) == ("shd", 50.0)
+    smoke = chapter.setup("smoke", out_dir="/nonexistent").runs("shd_models", "shd_ablations")
+    assert [r.experiment for r in smoke if ch5.is_model_run(r)] == ["shd/elm/paper",
+                                                                    "shd-adding/elm/paper"]
+    assert all(not any(k.startswith("train.") for k in r.overrides) for r in smoke)
+    demo = chapter.setup("demo", out_dir="/nonexistent").runs("shd_models", "shd_ablations")
+    assert len(demo) > 10 and sum(not ch5.is_model_run(r) for r in demo) == 2
+
+
+def test_the_ablation_setting_is_where_every_ablation_run_asks():
+    paper = chapter.load_runs([chapter.spec_path("shd_ablations.yaml")], scale="paper")
+    assert ch5.ablation_setting(paper) == ("shd-adding", 2.0)
+    mixed = [RunSpec("shd/elm/paper", {"data.bin_ms": 50.0, "d_m": 10}),
+             RunSpec("shd-adding/elm/paper", {"data.bin_ms": 2.0, "d_m": 10})]
+    with pytest.raises(ValueError, match="one dataset and bin size"):
+        ch5.ablation_setting(mixed)
 
 
 def test_figure_series_paper_and_ours():

@@ -32,3 +32,13 @@ def test_candidates_for_the_text_gap():
     assert d_m.stated == 150 and abs(d_m.params - 200_000) <= abs(
         elm_count(169, d_m.value + 1, 2 * (d_m.value + 1), 2) - 200_000)
     assert d_mlp.stated == 300 and d_mlp.params == elm_count(169, 150, d_mlp.value, 2)
+
+
+def test_gap_note_names_both_counts_and_the_candidates():
+    found = sizes.candidates("lra/text/elm/paper", 200_000, [("d_m", 100, 300)])
+    note = sizes.gap_note("lra/text/elm/paper", 200_000, "~200k", found, "Table S2")
+    assert note.startswith("`lra/text/elm/paper`: the configuration of Table S2 gives")
+    assert "141,771 trainable parameters, 29.1% below the paper's ~200k" in note
+    assert f"`d_m` = {found[0].value} instead of 150 ({found[0].params:,})" in note
+    close = sizes.gap_note("lra/text/elm/paper", 141_800, "~142k", [], "Table S2")
+    assert "within rounding" in close

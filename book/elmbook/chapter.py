@@ -59,9 +59,19 @@ class Chapter:
                                     f"{self.scale!r}")
         return path
 
-    def runs(self, stem: str) -> list[RunSpec]:
-        """The runs of :meth:`spec`, on the chapter's data folder."""
-        return sweep.load_spec(self.spec(stem), data_dir=self.data_dir)
+    def runs(self, *stems: str) -> list[RunSpec]:
+        """The runs of the specs (:meth:`spec`) of ``stems``, on the chapter's data folder."""
+        return load_runs([self.spec(s) for s in stems], data_dir=self.data_dir)
+
+
+def load_runs(specs: Sequence[Path], *, scale: str | None = None,
+              data_dir: str | None = None) -> list[RunSpec]:
+    """The runs of several sweep specs, each run once (specs may share points), in order."""
+    runs: dict[str, RunSpec] = {}
+    for spec in specs:
+        for r in sweep.load_spec(spec, scale=scale, data_dir=data_dir):
+            runs.setdefault(r.run_id, r)
+    return list(runs.values())
 
     def footer(self, note: str = "") -> str:
         """Wall and CPU time of the chapter so far (CPU includes the training processes)."""

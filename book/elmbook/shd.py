@@ -28,7 +28,6 @@ default, the split the paper's claims are about); the demo settings were chosen 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -149,8 +148,10 @@ class ClaimVerdict:
 
 
 class _Run(Protocol):
-    """What :func:`is_model_run` reads: a RunSpec or a RunRecord (both have it)."""
+    """What :func:`is_model_run` and :func:`ablation_setting` read: a RunSpec or a RunRecord
+    (both have it)."""
 
+    experiment: str
     overrides: Mapping[str, Any]
 
 
@@ -301,11 +302,6 @@ def claim_verdicts(records: Iterable[RunRecord],
 
 # -- the chapter's cells: the runs, their labels, the tables' cells and the notes ----------------
 
-#: What the smoke scale keeps of a demo point's overrides: its bin and dt.
-BIN_KEYS = ("data.bin_ms", "dt")
-#: The smoke scale's two runs: the ELM at 50 ms on SHD and on SHD-Adding.
-SMOKE_EXPERIMENTS = ("shd/elm/paper", "shd-adding/elm/paper")
-SMOKE_BIN_MS = 50.0
 #: Splits of Tables S8 / S9 and Fig 5b-d: our metric -> its name on the page, and the paper's key.
 SPLITS = {"train_accuracy": "train", "valid_accuracy": "validation", "test_accuracy": "test"}
 PAPER_KEYS = {"train_accuracy": "train_acc", "valid_accuracy": "valid_acc",
@@ -317,28 +313,16 @@ ABLATION_COLUMNS = ["variant", "overrides", "train acc.", "valid acc.", "test ac
                     "learnt nothing"]
 
 
-def grid(specs: Iterable[Any], scale: str, data_dir: Any = None) -> list[sweep.RunSpec]:
-    """The runs of the sweep specs at ``scale``, each run once (specs may share points); at
-    ``smoke`` only :func:`smoke_runs` of them."""
-    runs: dict[str, sweep.RunSpec] = {}
-    for spec in specs:
-        for r in sweep.load_spec(spec, scale=scale, data_dir=data_dir):
-            runs.setdefault(r.run_id, r)
-    return smoke_runs(runs.values()) if scale == "smoke" else list(runs.values())
-
-
-def smoke_runs(runs: Iterable[sweep.RunSpec]) -> list[sweep.RunSpec]:
-    """The smoke scale's two cheap runs of the demo grid: the ELM at 50 ms on SHD and on
-    SHD-Adding, keeping only their bin and dt (:data:`BIN_KEYS`).
-
-    The demo's training settings (``train.*``: 1,000 steps, its learning rate and dropout) are
-    dropped on purpose: a smoke run trains for the smoke scale's own few steps
-    (:mod:`elm.experiments.configs`), since it checks that the chapter runs, not what the demo
-    measures. Its run id therefore differs from the demo's, and the two never share a record."""
-    return [dataclasses.replace(r, overrides={k: v for k, v in r.overrides.items()
-                                              if k in BIN_KEYS})
-            for r in runs if r.overrides.get("data.bin_ms") == SMOKE_BIN_MS and is_model_run(r)
-            and r.experiment in SMOKE_EXPERIMENTS]
+def ablation_setting(runs: Iterable[_Run]) -> tuple[str, float]:
+    """(dataset, bin size in ms) of the ablation runs (Fig 5e-f) among ``runs``: the specs say
+    where a scale asks the ablation questions (the paper: SHD-Adding at 2 ms), and every
+    ablation run of a grid asks them at the same place."""
+    places = {(run.experiment.split("/")[0], float(run.overrides["data.bin_ms"]))
+              for run in runs if not is_model_run(run)}
+    if len(places) != 1:
+        raise ValueError(f"the ablation runs should share one dataset and bin size, found "
+                         f"{sorted(places) or 'none'}")
+    return places.pop()
 
 
 def _seconds(value: float | None) -> str:

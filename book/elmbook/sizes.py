@@ -54,3 +54,21 @@ def candidates(name: str, target: int, settings: Sequence[tuple[str, int, int]]
                ) -> list[Candidate]:
     """:func:`closest` for each ``(setting, low, high)``."""
     return [closest(name, s, target, lo, hi) for s, lo, hi in settings]
+
+
+def gap_note(name: str, target: int, paper_label: str, found: Sequence[Candidate],
+             source: str) -> str:
+    """One paragraph for the page: our count of ``name``, the paper's (``paper_label``, e.g.
+    "~200k"), and the single settings (:func:`candidates`) that would close the gap."""
+    ours = count(name)
+    share = (ours - target) / target
+    if abs(share) < 0.005:
+        return (f"`{name}`: {ours:,} trainable parameters, the paper's {paper_label} within "
+                f"rounding.")
+    options = " or ".join(f"`{c.setting}` = {c.value} instead of {c.stated} ({c.params:,})"
+                          for c in found)
+    return (f"`{name}`: the configuration of {source} gives {ours:,} trainable parameters, "
+            f"{abs(share):.1%} {'below' if share < 0 else 'above'} the paper's {paper_label}. "
+            f"Changing one setting alone, the count comes closest with {options}. Neither is "
+            f"stated there and the paper does not say how its count was made, so the book "
+            f"keeps the stated configuration and its count.")
