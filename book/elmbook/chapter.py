@@ -63,6 +63,14 @@ class Chapter:
         """The runs of the specs (:meth:`spec`) of ``stems``, on the chapter's data folder."""
         return load_runs([self.spec(s) for s in stems], data_dir=self.data_dir)
 
+    def footer(self, note: str = "") -> str:
+        """Wall and CPU time of the chapter so far (CPU includes the training processes)."""
+        cpu = os.times()
+        cpu_s = cpu.user + cpu.system + cpu.children_user + cpu.children_system
+        return (f"chapter wall time: {time.perf_counter() - self.started:.0f} s (scale "
+                f"{self.scale!r}{'; ' + note if note else ''}); CPU time {cpu_s:.0f} s on "
+                f"{os.cpu_count()} cores; load average at the end {os.getloadavg()[0]:.1f}")
+
 
 def load_runs(specs: Sequence[Path], *, scale: str | None = None,
               data_dir: str | None = None) -> list[RunSpec]:
@@ -72,14 +80,6 @@ def load_runs(specs: Sequence[Path], *, scale: str | None = None,
         for r in sweep.load_spec(spec, scale=scale, data_dir=data_dir):
             runs.setdefault(r.run_id, r)
     return list(runs.values())
-
-    def footer(self, note: str = "") -> str:
-        """Wall and CPU time of the chapter so far (CPU includes the training processes)."""
-        cpu = os.times()
-        cpu_s = cpu.user + cpu.system + cpu.children_user + cpu.children_system
-        return (f"chapter wall time: {time.perf_counter() - self.started:.0f} s (scale "
-                f"{self.scale!r}{'; ' + note if note else ''}); CPU time {cpu_s:.0f} s on "
-                f"{os.cpu_count()} cores; load average at the end {os.getloadavg()[0]:.1f}")
 
 
 def results_root(out_dir: str | Path | None = None) -> Path:
