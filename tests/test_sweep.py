@@ -130,15 +130,12 @@ def test_a_spec_file_serves_every_scale(tmp_path):
     assert {r.run_id for r in paper}.isdisjoint(r.run_id for r in load_spec(spec))
 
 
-def test_a_sweep_retrains_stale_records_and_skips_current_ones(tmp_path, monkeypatch, caplog):
-    """Launching needs no training here: ``execute`` is replaced by one that writes the record
-    the run would write (with the current code's hash)."""
-    runs = expand({"experiment": EXP, "scale": "smoke", "grid": {"d_m": [1, 2, 3]}})
-    store = ResultsStore(tmp_path)
-    base = {"status": "complete", "experiment": EXP, "seed": 0, "scale": "smoke"}
-    store.write({**base, "run_id": runs[0].run_id, "code_hash": code_hash()})
-    store.write({**base, "run_id": runs[1].run_id, "code_hash": "0" * 64})
-    store.write({**base, "run_id": runs[2].run_id})  # made before records had a hash
+STALE_BASE = {"status": "complete", "experiment": EXP, "seed": 0, "scale": "smoke"}
+
+
+def _record_launches(monkeypatch, base: dict) -> list[str]:
+    """Replace the sweep's ``execute`` with one that writes the record the run would write (with
+    the current code's hash) and lists the run ids it launched."""
     launched: list[str] = []
 
     def fake(run, out, notebook, attempt):
@@ -147,6 +144,19 @@ def test_a_sweep_retrains_stale_records_and_skips_current_ones(tmp_path, monkeyp
         return 0, ""
 
     monkeypatch.setattr(sweep, "execute", fake)
+    return launched
+
+
+def test_a_sweep_retrains_stale_records_and_skips_current_ones(tmp_path, monkeypatch, caplog):
+    """Launching needs no training here: ``execute`` is replaced by one that writes the record
+    the run would write (with the current code's hash)."""
+    runs = expand({"experiment": EXP, "scale": "smoke", "grid": {"d_m": [1, 2, 3]}})
+    store = ResultsStore(tmp_path)
+    base = STALE_BASE
+    store.write({**base, "run_id": runs[0].run_id, "code_hash": code_hash()})
+    store.write({**base, "run_id": runs[1].run_id, "code_hash": "0" * 64})
+    store.write({**base, "run_id": runs[2].run_id})  # made before records had a hash
+    launched = _record_launches(monkeypatch, base)
     with caplog.at_level("WARNING", logger="elm.experiments.sweep"):
         outcomes = {o.run_id: o.status for o in run_sweep(runs, tmp_path, workers=1,
                                                            progress=False)}
@@ -162,17 +172,10 @@ def test_keep_stale_resumes_a_snapshot_without_retraining_finished_runs(tmp_path
     a code change); only the run without a record is trained."""
     runs = expand({"experiment": EXP, "scale": "smoke", "grid": {"d_m": [1, 2, 3]}})
     store = ResultsStore(tmp_path)
-    base = {"status": "complete", "experiment": EXP, "seed": 0, "scale": "smoke"}
+    base = STALE_BASE
     store.write({**base, "run_id": runs[0].run_id, "code_hash": "0" * 64})
     store.write({**base, "run_id": runs[1].run_id, "status": "diverged", "code_hash": "1" * 64})
-    launched: list[str] = []
-
-    def fake(run, out, notebook, attempt):
-        launched.append(run.run_id)
-        ResultsStore(out).write({**base, "run_id": run.run_id, "code_hash": code_hash()})
-        return 0, ""
-
-    monkeypatch.setattr(sweep, "execute", fake)
+    launched = _record_launches(monkeypatch, base)
     outcomes = run_sweep(runs, tmp_path, workers=1, progress=False, keep_stale=True)
     assert launched == [runs[2].run_id]
     assert [o.status for o in outcomes] == ["skipped", "skipped", "complete"]
