@@ -43,4 +43,12 @@ def test_the_table_quotes_each_claim():
     t = claims.table([claims.Claim("The ELM neuron consistently outperforms a classic LSTM",
                                    "Fig 5 caption", v)])
     assert t.rows[0][0] == "“The ELM neuron consistently outperforms a classic LSTM”"
-    assert t.rows[0][2] == claims.SUPPORTS
+    assert t.rows[0][3] == claims.SUPPORTS
+
+
+def test_a_sentence_tested_twice_is_quoted_once():
+    v = claims.ahead([0.9] * 3, [0.1] * 3)
+    t = claims.table([claims.Claim("A", "Fig 1", v, "x"), claims.Claim("A", "Fig 1", v, "y"),
+                      claims.Claim("B", "Fig 2", v, "z")])
+    assert [r[0] for r in t.rows] == ["“A”", "(same sentence)", "“B”"]
+    assert [r[2] for r in t.rows] == ["x", "y", "z"]

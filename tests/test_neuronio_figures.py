@@ -387,7 +387,10 @@ def test_chapter_reads_runs_as_typed_records():
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "records = RUNS.usable()" in code and "RUNS.json()" not in code
     assert not re.findall(r"\b\w*rec\w*(?:\[['\"]|\.get\()", code)
-    assert '"collapsed (in the mean)"' in code  # the run table names collapsed seeds
+    assert "nf.runs_table(rows)" in code and "nf.runs_table(SNAP_ROWS)" in code
+    table = nf.runs_table(nf.summary_rows([_record("neuronio/lif/paper", 0, 0.4, 6.0)]))
+    assert "collapsed (in the mean)" in table.header  # the run table names collapsed seeds
+    assert table.rows[0][table.header.index("collapsed (in the mean)")] == "seed 0"
 
 
 def test_the_spike_reading_tells_a_low_but_well_ranked_output_from_a_hit():

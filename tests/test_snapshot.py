@@ -48,6 +48,25 @@ def test_coverage_counts_held_missing_failed_and_stale_runs(tmp_path):
     assert snapshot.footprint(tmp_path)[0] == 3
 
 
+def test_the_caption_note_names_the_commits_the_stale_runs_and_what_is_missing(tmp_path):
+    runs = snapshot.coverage("study_neuronio_models", root=tmp_path).runs
+    store = ResultsStore(tmp_path)
+    store.write(record(runs[0].run_id, code_hash()))
+    note = snapshot.coverage("study_neuronio_models", root=tmp_path).note()
+    assert f"1 of {len(runs)} runs of book/sweeps/study_neuronio_models.yaml" in note
+    assert "made at abc1234" in note and "this checkout's result code" in note
+    assert f"{len(runs) - 1} still to train" in note
+    store.write({**record(runs[1].run_id, "0" * 64), "code_version": "def5678"})
+    store.write(record(runs[2].run_id, code_hash(), status="failed",
+                       error={"type": "ValueError", "message": "x"}))
+    note = snapshot.coverage("study_neuronio_models", root=tmp_path).note()
+    assert "2 of" in note and "made at abc1234, def5678" in note
+    assert "1 of them made by def5678, whose result code differs" in note
+    assert f"{len(runs) - 2} still to train" in note  # the failed run counts as to train
+    cov = snapshot.coverage("study_neuronio_models", root=tmp_path)
+    assert len(cov.usable) == 2
+
+
 def test_made_by_labels_only_records_of_other_code():
     assert snapshot.made_by(RunRecord.from_json(record("a", code_hash()))) == ""
     label = snapshot.made_by(RunRecord.from_json(record("b", "0" * 64)))

@@ -40,6 +40,7 @@ class Claim:
     quote: str
     where: str
     verdict: Verdict
+    test: str = ""  # the comparison that stands for the sentence here, in words
 
 
 def _group(name: str, values: np.ndarray, digits: int) -> str:
@@ -84,7 +85,13 @@ def ahead(a: Sequence[float], b: Sequence[float], *, names: tuple[str, str] = ("
 
 
 def table(claims: Sequence[Claim]) -> plots.Table:
-    """The chapter's closing table: the quote, where it stands, the verdict and its evidence."""
-    return plots.Table(["the paper says", "where", "the snapshot", "evidence"],
-                       [[f"“{c.quote}”", c.where, c.verdict.outcome, c.verdict.evidence]
-                        for c in claims])
+    """The chapter's closing table: the quote, where it stands, what was compared, the verdict
+    and its evidence. A sentence tested by several comparisons is quoted once, on its first
+    row; the rows below it say ``(same sentence)``."""
+    rows, last = [], None
+    for c in claims:
+        said = "(same sentence)" if c.quote == last else f"“{c.quote}”"
+        rows.append([said, c.where, c.test, c.verdict.outcome, c.verdict.evidence])
+        last = c.quote
+    return plots.Table(["the paper says", "where", "tested here as", "the snapshot", "evidence"],
+                       rows)

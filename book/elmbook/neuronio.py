@@ -280,6 +280,24 @@ def summary_rows(records: Iterable[RunRecord],
     return out
 
 
+def runs_table(rows: Sequence[Mapping[str, Any]]) -> plots.Table:
+    """Every row of :func:`summary_rows` with its test metrics (mean ± std over seeds where there
+    are several), divergences, collapsed seeds and wall time: the table of a set of runs."""
+    def spread(row: Mapping[str, Any], key: str, digits: int = 3) -> str:
+        return plots.mean_std(row[f"{key}_mean"], row[f"{key}_std"] if row["n"] > 1 else None,
+                              digits)
+
+    return plots.Table(
+        ["family", "size", "params", "seeds", "steps", "spike AUC", "TP @ FP 0.0025",
+         "TP @ FP 0.01", "soma RMSE (mV)", "diverged", "collapsed (in the mean)",
+         "wall time per run (s)"],
+        [[r["family"], r["size"], f"{r['params']:,}", r["n"], "/".join(map(str, r["steps"])),
+          spread(r, "auc", 4), plots.mean_std(r["tp_at_fp_0.0025_mean"], None),
+          plots.mean_std(r["tp_at_fp_0.01_mean"], None), spread(r, "soma_rmse_mv"),
+          r["diverged"], f"seed {', '.join(map(str, r['collapsed']))}" if r["collapsed"] else "-",
+          f"{r['wall_time_s']:.0f}"] for r in rows])
+
+
 def collapse_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per collapsed run of :func:`summary_rows`' rows: family, size, seed and why
     (``"Branch-ELM d_m=20, seed 1: spike AUC 0.450 (chance 0.5)"``; no size for the families

@@ -58,6 +58,31 @@ class Coverage:
     def failed(self) -> list[RunRecord]:
         return [r for r in self.records.values() if r.failed]
 
+    @property
+    def usable(self) -> list[RunRecord]:
+        """The records a figure draws: every held run that did not fail (diverged and
+        collapsed runs stay in, for the page to name)."""
+        return [r for r in self.records.values() if not r.failed]
+
+    def note(self) -> str:
+        """A caption's sentences on where the runs come from: the spec, how many of its runs
+        the snapshot holds, the commit(s) that made them (and which of those differ from the
+        checkout's result code, per :func:`made_by`), and the command for what is missing."""
+        held = self.usable
+        commits = sorted({r.code_version or "an unrecorded commit" for r in held})
+        stale_labels = sorted({label for r in held if (label := made_by(r))})
+        made = (f", made at {', '.join(commits)}" if commits else "")
+        text = (f"Results snapshot (data/snapshot/records): {len(held)} of {len(self.runs)} runs "
+                f"of book/sweeps/{self.spec}.yaml{made}.")
+        if stale_labels:
+            text += f" {sum(bool(made_by(r)) for r in held)} of them {'; '.join(stale_labels)}."
+        elif held:
+            text += " All of them with this checkout's result code."
+        if self.missing or self.failed:
+            text += (f" {len(self.missing) + len(self.failed)} still to train "
+                     f"({command(self.spec)}).")
+        return text
+
     def summary(self) -> str:
         n_stale = sum(bool(made_by(r)) for r in self.records.values())
         return (f"{self.spec}: {len(self.records)} of {len(self.runs)} runs in the snapshot "
