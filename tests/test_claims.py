@@ -52,3 +52,9 @@ def test_a_sentence_tested_twice_is_quoted_once():
                       claims.Claim("B", "Fig 2", v, "z")])
     assert [r[0] for r in t.rows] == ["“A”", "(same sentence)", "“B”"]
     assert [r[2] for r in t.rows] == ["x", "y", "z"]
+
+
+def test_the_tally_counts_each_outcome():
+    yes, no = claims.ahead([0.9] * 3, [0.1] * 3), claims.ahead([0.1] * 3, [0.9] * 3)
+    out = [claims.Claim("A", "x", yes), claims.Claim("B", "x", yes), claims.Claim("C", "x", no)]
+    assert claims.tally(out) == "2 supports, 1 contradicts, 0 cannot decide"

@@ -190,13 +190,6 @@ def test_learnt_needs_validation_and_test_above_chance():
     assert not ch5.learnt(record(test=0.1 + 3.1 * se, valid=0.1, n=256), 0.1)
 
 
-def test_verdict_tally():
-    v = [ch5.ClaimVerdict("A", "", "", "holds"), ch5.ClaimVerdict("B", "", "", "undecided"),
-         ch5.ClaimVerdict("C", "", "", "undecided")]
-    assert ch5.verdict_tally(v) == ("At this scale **1** of the 3 claims hold (A), **0** do "
-                                    "not, and **2** are undecided.")
-
-
 def test_paper_cost_counts_runs_and_sequence_steps_by_bin():
     runs = [RunSpec("shd/elm/paper", {"data.bin_ms": 10.0}),
             RunSpec("shd-adding/elm/paper", {"data.bin_ms": 10.0}),

@@ -1,93 +1,81 @@
-"""Chapter 5's verdicts on the paper's SHD claims (elmbook.shd), on hand-made records."""
+"""Chapter 5's claims (elmbook.shd_claims) and the SHD baselines, on hand-made records."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 
 from elm.experiments.records import RunRecord
-from elmbook import shd as claims
+from elm.experiments.sweep import RunSpec
+from elmbook import claims, shd_claims, snapshot
+from elmbook import shd as shd_task
 
-PAPER = {"shd": claims.paper_accuracies("shd"),
-         "shd-adding": claims.paper_accuracies("shd-adding")}
 
-
-def rec(dataset, model, bin_ms, test, n=200, valid=None, status="complete", seed=0,
-        **overrides):
-    """A hand-made typed record, as chapter.ensure_runs hands the chapter."""
-    chance = 1 / 19 if dataset == "shd-adding" else 1 / 20
-    overrides = {"data.bin_ms": bin_ms, **overrides}
+def rec(dataset, model, bin_ms, test, seed=0, status="complete", **overrides):
+    """A hand-made typed record, as the snapshot hands the chapter."""
+    overrides = {"data.bin_ms": bin_ms, "dt": bin_ms, "train.learning_rate": 0.01, **overrides}
     return RunRecord.from_json(
-        {"run_id": f"{dataset}-{model}-{bin_ms:g}-{sorted(overrides)}-{seed}-{status}",
+        {"run_id": f"{dataset}-{model}-{bin_ms:g}-{sorted(overrides.items())}-{seed}",
          "experiment": f"{dataset}/{model}/paper", "status": status, "seed": seed,
-         "scale": "demo", "overrides": overrides, "data": {"bin_ms": bin_ms},
-         "metrics": {"test_accuracy": test, "valid_accuracy": test if valid is None else valid,
-                     "n_test": n, "n_valid": n, "chance": chance}}, "test record")
+         "scale": "study", "overrides": overrides, "data": {"bin_ms": bin_ms},
+         "metrics": {"test_accuracy": test, "valid_accuracy": test, "n_test": 180,
+                     "n_valid": 117}}, "test record")
 
 
-def by_claim(verdicts):
-    return {v.claim: v for v in verdicts}
-
-
-def test_accuracies_pool_seeds_and_skip_ablations_and_failures():
-    records = [rec("shd", "elm", 10.0, 0.5, n=100), rec("shd", "elm", 10.0, 0.7, n=300),
-               rec("shd", "elm", 10.0, 0.9, d_m=10),  # an ablation
-               rec("shd", "elm", 10.0, 0.9, status="failed"),
-               rec("shd", "elm", 10.0, 0.9, **{"train.learning_rate": 0.01, "dt": 10.0})]
-    acc = claims.accuracies(records[:4])
-    assert acc[("shd", "elm", 10.0)].mean == pytest.approx((50 + 210) / 400)
-    assert acc[("shd", "elm", 10.0)].n == 400
-    assert claims.is_model_run(records[4]) and not claims.is_model_run(records[2])
+def three(dataset, model, bin_ms, test, **overrides):
+    return [rec(dataset, model, bin_ms, test + 0.01 * s, seed=s, **overrides) for s in range(3)]
 
 
 def test_the_baseline_is_the_best_constant_answer():
-    assert claims.baseline("shd") == 1 / 20
-    assert claims.baseline("shd-adding") == 0.10  # "9": 10 of the 100 digit pairs
-    rec_ = rec("shd-adding", "elm", 20.0, 0.11, n=256)  # above 1/19, not above 0.10
-    acc = claims.accuracies([rec_])[("shd-adding", "elm", 20.0)]
-    assert acc.chance == 0.10 and not acc.above_chance(2.0)
+    assert shd_task.baseline("shd") == 1 / 20
+    assert shd_task.baseline("shd-adding") == 0.10  # "9": 10 of the 100 digit pairs
     with pytest.raises(ValueError):
-        claims.baseline("lra")
+        shd_task.baseline("lra")
 
 
-def test_compare_uses_the_binomial_standard_error():
-    a, b = claims.Acc(0.60, 100, 0.05), claims.Acc(0.50, 100, 0.05)
-    se = math.sqrt(0.6 * 0.4 / 100 + 0.5 * 0.5 / 100)  # 0.0700
-    assert claims.compare(a, b, z=0.1 / se - 0.01) == 1
-    assert claims.compare(a, b, z=0.1 / se + 0.01) == 0
-    assert claims.compare(b, a, z=1.0) == -1
+def test_seed_accuracies_pick_dataset_model_bin_and_variant():
+    records = (three("shd-adding", "elm", 5.0, 0.6)
+               + three("shd-adding", "elm", 5.0, 0.2, d_m=25)
+               + [rec("shd-adding", "elm", 5.0, 0.9, seed=9, status="failed")])
+    assert shd_claims.seed_accuracies(records, "shd-adding", "elm", 5.0) == pytest.approx(
+        [0.6, 0.61, 0.62])
+    assert shd_claims.seed_accuracies(records, "shd-adding", "elm", 5.0,
+                                      "d_m = 25") == pytest.approx([0.2, 0.21, 0.22])
+    assert shd_claims.seed_accuracies(records, "shd", "elm", 5.0) == []
 
 
-def test_verdicts_hold_fail_and_stay_undecided():
-    records = [
-        # SHD-Adding: ELM learns at 20 ms, LSTM does not; at 50 ms both learn equally
-        rec("shd-adding", "elm", 20.0, 0.40, n=256), rec("shd-adding", "lstm", 20.0, 0.06, n=256),
-        rec("shd-adding", "elm", 50.0, 0.40, n=256), rec("shd-adding", "lstm", 50.0, 0.40, n=256),
-        rec("shd-adding", "snn", 20.0, 0.05, n=256),
-        # SHD: the LSTM ahead of the ELM at the small bin (the paper's claim fails)
-        rec("shd", "elm", 4.0, 0.30, n=180), rec("shd", "lstm", 4.0, 0.60, n=180),
-        rec("shd", "snn", 4.0, 0.05, n=180),
-    ]
-    v = by_claim(claims.claim_verdicts(records, PAPER))
-    ahead = v["SHD-Adding: the ELM is ahead of the LSTM at small bins"]
-    assert ahead.verdict == "holds" and ahead.ours.startswith("20 ms: 0.40 vs 0.06")
-    assert "10 ms: 0.80 vs 0.15" in ahead.paper  # Table S9, from the reference data
-    assert ahead.paper.endswith("20 ms: 0.79 vs 0.60")  # and at the bin we compared
-    assert v["SHD-Adding: smaller bins cost the LSTM more accuracy than the ELM"].verdict == "holds"
-    assert v["SHD-Adding: the spiking network does not learn the task"].verdict == "holds"
-    assert v["SHD-Adding: the B-ELM is ahead of the LSTM at small bins"].verdict == "undecided"
-    assert v["SHD: the ELM is ahead of the LSTM at small bins"].verdict == "does not hold"
-    assert v["SHD: the ELM is ahead of the SNN at small bins"].verdict == "holds"
+def spec(*points):
+    """RunSpecs of a snapshot spec: (dataset, model, bin, extra overrides) per point."""
+    return [RunSpec(f"{ds}/{m}/paper", {"data.bin_ms": b, "dt": b, **extra}, 0, "study")
+            for ds, m, b, extra in points]
 
 
-def test_untrained_models_cannot_rank():
-    records = [rec("shd-adding", "elm", 50.0, 0.12, n=256),  # the "always 9" level
-               rec("shd-adding", "lstm", 50.0, 0.04, n=256),
-               rec("shd-adding", "snn", 50.0, 0.05, n=256)]
-    v = by_claim(claims.claim_verdicts(records, PAPER))
-    ahead = v["SHD-Adding: the ELM is ahead of the LSTM at small bins"]
-    assert ahead.verdict == "undecided" and "neither above the baseline 0.10" in ahead.ours
-    snn = v["SHD-Adding: the spiking network does not learn the task"]
-    assert snn.verdict == "undecided" and "no model is above the baseline" in snn.ours
-    assert v["SHD: the ELM is ahead of the LSTM at small bins"].ours == "not run at this scale"
+SPEC = spec(("shd-adding", "elm", 5.0, {}), ("shd-adding", "elm", 50.0, {}),
+            ("shd-adding", "lstm", 5.0, {}), ("shd-adding", "lstm", 50.0, {}),
+            ("shd-adding", "elm", 5.0, {"tau_m_init": [1.0, 5.0], "tau_m_bounds": [0.0, 5.0]}),
+            ("shd-adding", "elm", 5.0, {"d_m": 25}))
+
+
+def test_every_bin_is_compared_and_the_direction_counts():
+    records = (three("shd-adding", "elm", 5.0, 0.6) + three("shd-adding", "lstm", 5.0, 0.1)
+               + three("shd-adding", "elm", 50.0, 0.3) + three("shd-adding", "lstm", 50.0, 0.7)
+               + three("shd-adding", "elm", 5.0, 0.3, tau_m_init=[1.0, 5.0],
+                       tau_m_bounds=[0.0, 5.0]))
+    out = shd_claims.snapshot_claims(records, SPEC)
+    lstm = [c for c in out if c.quote == shd_claims.QUOTES["fig5 lstm"][0]]
+    assert [c.test for c in lstm] == [
+        "SHD-Adding test accuracy at 5 ms bins: ELM above LSTM",
+        "SHD-Adding test accuracy at 50 ms bins: ELM above LSTM"]
+    assert [c.verdict.outcome for c in lstm] == [claims.SUPPORTS, claims.CONTRADICTS]
+    (f,) = [c for c in out if c.where == "Fig 5f caption"]
+    assert f.verdict.outcome == claims.SUPPORTS and "tau_m 1-5 ms" in f.test
+    (e,) = [c for c in out if c.where == "Fig 5e caption"]
+    assert e.verdict.outcome == claims.UNDECIDED and "d_m = 25 no run" in e.verdict.evidence
+    snn = [c for c in out if c.quote == shd_claims.QUOTES["fig5 snn"][0]]
+    assert [c.verdict.outcome for c in snn] == [claims.UNDECIDED] * 2  # no SNN run
+    assert "no run" in snn[0].verdict.evidence
+
+
+def test_without_records_every_sentence_is_listed_undecided():
+    out = shd_claims.snapshot_claims([], snapshot.coverage("study_shd").runs)
+    assert {c.quote for c in out} == {q for q, _ in shd_claims.QUOTES.values()}
+    assert {c.verdict.outcome for c in out} == {claims.UNDECIDED}

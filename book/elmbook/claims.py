@@ -84,6 +84,12 @@ def ahead(a: Sequence[float], b: Sequence[float], *, names: tuple[str, str] = ("
                             f"one-sided Welch p = {p:.2g}{note}")
 
 
+def tally(claims: Sequence[Claim]) -> str:
+    """``"8 supports, 0 contradicts, 4 cannot decide"``: a claims table's caption in brief."""
+    return ", ".join(f"{sum(c.verdict.outcome == o for c in claims)} {o}"
+                     for o in (SUPPORTS, CONTRADICTS, UNDECIDED))
+
+
 def table(claims: Sequence[Claim]) -> plots.Table:
     """The chapter's closing table: the quote, where it stands, what was compared, the verdict
     and its evidence. A sentence tested by several comparisons is quoted once, on its first
