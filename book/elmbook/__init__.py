@@ -6,6 +6,7 @@ serves the chapters only: it imports :mod:`elm` and :mod:`elm.experiments`, neve
 Modules: :mod:`~elmbook.chapter` (a chapter's set-up and its runs), :mod:`~elmbook.plots` (one
 figure style, tables), :mod:`~elmbook.reference` (the paper's numbers, each citing its table),
 :mod:`~elmbook.reproduction` (the reproduction notes' trained one-field changes),
+:mod:`~elmbook.budgets` (the results snapshot's training beside the paper's),
 :mod:`~elmbook.neuronio` and :mod:`~elmbook.ablations` (the NeuronIO chapters), :mod:`~elmbook.shd`
 and :mod:`~elmbook.lra` (the SHD and LRA chapters).
 """
