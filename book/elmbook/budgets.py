@@ -32,7 +32,7 @@ PAPER_RUNS: dict[str, int] = {
 
 #: The columns of :func:`table_rows`.
 HEADER = ["spec (book/sweeps/)", "experiments", "runs (points × seeds)", "seeds",
-          "study: steps × batch", "study: learning rate", "demo: steps × batch",
+          "study: steps × batch", "study: learning rate",
           "paper: steps × batch", "paper: learning rate", "paper: runs per result",
           "study steps / paper steps", "runs held", "their wall time (h)",
           "all runs at that pace (h)", "remake or resume"]
@@ -72,7 +72,7 @@ def by_dataset(runs: Iterable[RunSpec], scale: str,
 
 @dataclass(frozen=True)
 class FamilyBudget:
-    """One snapshot spec's runs, their training at the study, demo and paper scales, and what
+    """One snapshot spec's runs, their training at the study and paper scales, and what
     the snapshot holds of them."""
 
     spec: str
@@ -81,7 +81,6 @@ class FamilyBudget:
     points: int  # distinct (experiment, overrides) pairs
     seeds: list[int]
     study: dict[str, list[Budget]]  # dataset -> budgets, the spec's overrides applied
-    demo: dict[str, list[Budget]]  # the same runs at the demo scale
     paper: dict[str, list[Budget]]  # the paper's protocol: scale "paper", no overrides
     paper_runs: list[int]  # the paper's runs per result, over the spec's dataset families
     #: run id -> wall time (s) of each usable record the snapshot holds (snapshot.Coverage.usable;
@@ -129,7 +128,7 @@ def family_budget(spec: str, root: Path | None = None) -> FamilyBudget:
         spec=spec, experiments=list(dict.fromkeys(r.experiment for r in runs)),
         run_ids=frozenset(r.run_id for r in runs), points=len(points),
         seeds=sorted({r.seed for r in runs}),
-        study=by_dataset(points, "study"), demo=by_dataset(points, "demo"),
+        study=by_dataset(points, "study"),
         paper=by_dataset(points, "paper", with_overrides=False),
         paper_runs=sorted({PAPER_RUNS[configs.family(d)] for d in datasets}),
         held={r.run_id: r.wall_time_s or 0.0 for r in cover.usable},
@@ -158,7 +157,7 @@ def row(family: FamilyBudget) -> list[str]:
     return [family.spec, ", ".join(family.experiments),
             f"{family.runs} ({family.points} × {len(family.seeds)})",
             ", ".join(map(str, family.seeds)), _steps(family.study), _rates(family.study),
-            _steps(family.demo), _steps(family.paper), _rates(family.paper),
+            _steps(family.paper), _rates(family.paper),
             ", ".join(map(str, family.paper_runs)),
             _per_dataset({d: f"{f:.2%}" for d, f in family.fractions().items()}),
             f"{len(family.held)} of {family.runs}", f"{family.wall_time_s / 3600:.1f}",
@@ -186,7 +185,7 @@ def caption(rows: Sequence[FamilyBudget]) -> str:
         "protocol; one row per sweep spec of the snapshot. Runs, points and seeds: the spec as "
         "`elm.experiments.sweep.load_spec` expands it. Steps (epochs × batches per epoch), batch "
         "size and learning rate: `configs.get(experiment, scale)` with the spec's overrides "
-        "(`configs.override`) at the study and demo scales, and without them at the paper scale "
+        "(`configs.override`) at the study scale, and without them at the paper scale "
         "(App. B, Tables S2 and S3); a cell lists each dataset's value where they differ. "
         "Runs per result: App. B (`elmbook.budgets.PAPER_RUNS`). Runs held and wall time: the "
         "usable records in `data/snapshot/records` and the wall time each states, summed; all "
