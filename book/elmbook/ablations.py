@@ -307,11 +307,60 @@ def is_default(experiment: str, overrides: Mapping[str, Any]) -> bool:
     return config is not None and not changes(config, base_config(experiment))
 
 
-def axis_values(p: Panel, runs: Iterable[Any]) -> list[X]:
-    """The settings a sweep's runs (``RunSpec``s) place on panel ``p``, in axis order."""
-    xs = {p.x_of(r.experiment, r.overrides) for r in runs if p.contains(r.experiment,
-                                                                         r.overrides)}
+def axis_values(p: Panel, runs: Iterable[Any], training: Mapping[str, Any] | None = None
+                ) -> list[X]:
+    """The settings a sweep's runs (``RunSpec``s) place on panel ``p``, in axis order; with
+    ``training``, those of the runs trained with exactly these overrides
+    (:func:`neuron_overrides`)."""
+    placed = [(r.experiment, o) for r in runs
+              if (o := neuron_overrides(r.overrides, training or {})) is not None]
+    xs = {p.x_of(exp, o) for exp, o in placed if p.contains(exp, o)}
     return sorted(xs, key=str) if p.categorical else sorted(xs, key=float)
+
+
+# --------------------------------------------------------------------------------------------
+# runs trained alike: the results snapshot
+
+
+def _training(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The overrides of training and data settings (``train.*``, ``data.*``)."""
+    return {k: v for k, v in overrides.items() if k.startswith(("train.", "data."))}
+
+
+def shared_training(runs: Iterable[Any]) -> dict[str, Any]:
+    """The training and data overrides that every one of ``runs`` (``RunSpec``s or records)
+    has, such as the results snapshot's one learning rate.
+
+    A ValueError when the runs differ in them: runs trained differently are no points of one
+    axis, and setting their training aside (:func:`at_training`) would put them on one.
+    """
+    found = {json.dumps(_training(r.overrides), sort_keys=True) for r in runs}
+    if len(found) > 1:
+        raise ValueError(f"the runs differ in their training settings: {sorted(found)}")
+    return json.loads(found.pop()) if found else {}
+
+
+def neuron_overrides(overrides: Mapping[str, Any], training: Mapping[str, Any]
+                     ) -> dict[str, Any] | None:
+    """``overrides`` without the training overrides ``training``; None when the run's training
+    and data overrides are not exactly ``training``."""
+    if _training(overrides) != dict(training):
+        return None
+    return {k: v for k, v in overrides.items() if k not in training}
+
+
+def at_training(records: Iterable[RunRecord], training: Mapping[str, Any]) -> list[RunRecord]:
+    """The records trained with exactly the overrides ``training``, those set aside, so that
+    the panels place them by their neuron alone.
+
+    Why: a panel takes no run whose overrides touch training, so that runs trained differently
+    never share an axis. Runs that all share one training change (the results snapshot trains
+    every run at one learning rate, :func:`shared_training`) are comparable with each other, and
+    with that change set aside they land on the panels as the runs of the paper's grid do. A
+    record keeps its run id and its stored JSON (``raw``).
+    """
+    return [dataclasses.replace(r, overrides=o) for r in records
+            if (o := neuron_overrides(r.overrides, training)) is not None]
 
 
 # --------------------------------------------------------------------------------------------
