@@ -2,8 +2,8 @@
 
 Why: a demo run (a few hundred steps, one seed) shows that the pipeline works, not whether the
 paper's claims hold. The ``study`` scale (:data:`elm.experiments.configs.STUDY`) trains long
-enough, with three seeds, for the claims to show or fail to show within about 10 CPU-hours on a
-2-core machine. Its records are committed under ``data/snapshot/records`` (records only: no
+enough, with three seeds, for the claims to show or fail to show on a 2-core machine (budgeted
+for about 10 CPU-hours; :mod:`elmbook.budgets` measures what the records took). Its records are committed under ``data/snapshot/records`` (records only: no
 checkpoints), so the book reads them offline without retraining.
 
 Each family's runs are one sweep spec, ``book/sweeps/study_<family>.yaml``, remade or resumed by
