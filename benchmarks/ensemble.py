@@ -36,6 +36,7 @@ import optax
 from flax import nnx
 from recurrence import machine as recurrence_machine
 from recurrence import parse_shapes
+from render import ensemble_lines
 
 import elm
 from elm.experiments import configs
@@ -226,19 +227,7 @@ def print_report(info: dict, rows: list[dict]) -> None:
     print("times: median ms per step of all K members (warm-up excluded); "
           "speedup = t_seq / t_vmap of the medians, (min) of the fastest rounds, (cpu) of the "
           "median CPU seconds;\nload = 1-min load average after the row\n")
-    head = (f"{'shape':<9}{'K':>3}{'B':>3}{'T':>5}{'vmap ms':>10}{'seq ms':>10}"
-            f"{'vmap smp/s':>12}{'seq smp/s':>11}{'vmap st/s':>11}{'seq st/s':>10}"
-            f"{'speedup':>9}{'(min)':>7}{'(cpu)':>7}{'n':>4}{'load':>6}")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['shape']:<9}{r['K']:>3}{r['batch']:>3}{r['seq_len']:>5}"
-              f"{r['vmap_ms']:>10.2f}{r['seq_ms']:>10.2f}"
-              f"{r['vmap_samples_per_s']:>12.0f}{r['seq_samples_per_s']:>11.0f}"
-              f"{r['vmap_member_steps_per_s']:>11.1f}{r['seq_member_steps_per_s']:>10.1f}"
-              f"{r['speedup']:>8.2f}x{r['speedup_of_min']:>6.2f}x{r['speedup_cpu_time']:>6.2f}x"
-              f"{r['repeats']:>4}"
-              f"{r['load_avg_1min']:>6.1f}")
+    print("\n".join(ensemble_lines(rows)))
     print("\nsmp/s = training samples per second over all members (K x B per step); "
           "st/s = member steps per second (K per step)")
     for name in dict.fromkeys(r["shape"] for r in rows):

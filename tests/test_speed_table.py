@@ -34,16 +34,25 @@ def test_committed_run_has_every_shape_with_torch_and_machine_record():
 
 
 def test_benchmarks_readme_ensemble_table_is_the_committed_ensemble_json():
-    """benchmarks/README.md prints the ensemble run's table: every row must be that JSON's."""
-    data = json.loads((REPO / "benchmarks" / "results" / "ensemble.json").read_text())
-    text = (REPO / "benchmarks" / "README.md").read_text()
+    """benchmarks/README.md's ensemble table and readings are rendered from that JSON."""
+    render = load_render()
+    data = json.loads(render.ENSEMBLE.read_text())
+    text = render.BENCHMARKS_README.read_text()
+    assert render.readme_section(text, render.ENSEMBLE_BEGIN, render.ENSEMBLE_END) == (
+        render.ensemble_section(data)), "run python benchmarks/render.py --write"
     rows = {(r["shape"], r["K"]): r for r in data["results"]}
-    shown = [line.split() for line in text.splitlines()
-             if line.split()[:1] and line.split()[0] in {s for s, _ in rows}
-             and len(line.split()) == 15]
+    shown = [line.split() for line in render.ensemble_lines(data["results"])[2:]]
     assert len(shown) == len(rows)
     for cells in shown:
         r = rows[(cells[0], int(cells[1]))]
         assert cells[4:6] == [f"{r['vmap_ms']:.2f}", f"{r['seq_ms']:.2f}"]
         assert cells[10:13] == [f"{r[k]:.2f}x" for k in ("speedup", "speedup_of_min",
                                                           "speedup_cpu_time")]
+
+
+def test_ensemble_readings_give_the_cpu_speedup_range_from_k_4():
+    render = load_render()
+    rows = [{"shape": "tiny", "K": k, "speedup_cpu_time": v}
+            for k, v in ((1, 0.5), (4, 2.0), (8, 1.5), (16, 3.0))]
+    assert render.ensemble_readings(rows) == [
+        "tiny: `cpu` speed-up 1.50x-3.00x at K >= 4, 3.00x at K = 16"]
