@@ -290,3 +290,9 @@ def test_the_snapshots_cells_and_captions_name_the_snapshot():
             in lra.table1_figure_caption({}, "study", "the snapshot"))
     assert lra.fig_s6_caption(lra.fig_s6([], "study"), "study", "the snapshot").endswith(
         "is in the snapshot at scale 'study'.")
+
+
+def test_table1_caption_without_runs_says_so_and_ends_with_the_note():
+    caption = lra.table1_caption({}, "study", " Results snapshot: 0 of 18 runs.")
+    assert "Our rows: scale 'study', no run yet (each cell says why). Chance" in caption
+    assert caption.endswith("50% for the others. Results snapshot: 0 of 18 runs.*")

@@ -191,27 +191,30 @@ def table1_rows(paper_rows: Mapping[str, Mapping[str, Any]],
 class Training:
     """How long Table 1's runs trained: seeds per cell, steps, and the seeds used."""
 
-    n_seeds: str  # "1", "1/3", or "no"
-    steps: str  # "600", "300/600", or "no"
+    n_seeds: str  # "1" or "1/3"
+    steps: str  # "600" or "300/600"
     seeds: list[int]
 
 
 def training(done: Mapping[Cell, Sequence[RunRecord]]) -> Training:
     recs = [rec for v in done.values() for rec in v]
-    return Training("/".join(str(n) for n in sorted({len(v) for v in done.values()})) or "no",
-                    "/".join(str(n) for n in sorted({rec.steps_done for rec in recs})) or "no",
+    return Training("/".join(str(n) for n in sorted({len(v) for v in done.values()})),
+                    "/".join(str(n) for n in sorted({rec.steps_done for rec in recs})),
                     sorted({rec.seed for rec in recs}))
 
 
-def table1_caption(done: Mapping[Cell, Sequence[RunRecord]], scale: str) -> str:
+def table1_caption(done: Mapping[Cell, Sequence[RunRecord]], scale: str, note: str = "") -> str:
+    """Table 1's caption (italic markdown); ``note``: sentences to end it with (where the runs
+    come from)."""
     t = training(done)
+    ours = (f"mean over {t.n_seeds} seed(s) per cell, {t.steps} training steps; * = a generated "
+            "stand-in, much smaller and easier than the LRA data (details below), not comparable "
+            "with the paper's numbers" if done else "no run yet (each cell says why)")
     return ("*Table 1: test accuracy (%) on the LRA tasks. Paper rows: the paper's Table 1 "
             "(`elm/reference_data/table_1_lra.csv`); baselines as cited there (Transformer and "
             "Longformer from Tay et al. 2021, S4 from Gu et al. 2021, Mega from Ma et al. 2023); "
-            f"FAIL = did not learn. Our rows: scale {scale!r}, mean over {t.n_seeds} seed(s) per "
-            f"cell, {t.steps} training steps; * = a generated stand-in, much smaller and easier "
-            "than the LRA data (details below), not comparable with the paper's numbers. Chance: "
-            "10% for Image and ListOps, 50% for the others.*")
+            f"FAIL = did not learn. Our rows: scale {scale!r}, {ours}. Chance: 10% for Image and "
+            f"ListOps, 50% for the others.{note}*")
 
 
 def _tasks_on(done: Mapping[Cell, Sequence[RunRecord]], stand_in: bool) -> list[str]:
