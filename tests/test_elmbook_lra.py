@@ -274,3 +274,25 @@ def test_detail_rows_list_overrides_in_the_spec_order():
     spec.run_id = rec.run_id
     assert lra.detail_rows([rec])[0][3] == "train.batch_size=32, d_m=32"
     assert lra.detail_rows([rec], [spec])[0][3] == "d_m=32, train.batch_size=32"
+
+
+def test_the_snapshots_cells_and_captions_name_the_snapshot():
+    planned = [_Spec("lra/listops/elm/paper")]
+    assert (lra.ours_cell("listops", "elm", {}, planned, "study", None, "the snapshot")
+            == "not in the snapshot")
+    assert lra.ours_cell("text", "elm", {}, [], "study", None) == "no stand-in (real data only)"
+    assert (lra.ours_cell("pathfinder_x", "elm", {}, [], "study", None)
+            == "not run at study scale (16,384 steps per image)")
+    rows = lra.table1_rows({key: {t: "" for t in lra.TASKS} for key, _ in lra.REFERENCE_ROWS},
+                           {}, planned, "study", None, "the snapshot")
+    assert rows[-2][0] == "ELM neuron (ours, study)" and rows[-2][4] == "not in the snapshot"
+    assert ("No run is in the snapshot at scale 'study'."
+            in lra.table1_figure_caption({}, "study", "the snapshot"))
+    assert lra.fig_s6_caption(lra.fig_s6([], "study"), "study", "the snapshot").endswith(
+        "is in the snapshot at scale 'study'.")
+
+
+def test_table1_caption_without_runs_says_so_and_ends_with_the_note():
+    caption = lra.table1_caption({}, "study", " Results snapshot: 0 of 18 runs.")
+    assert "Our rows: scale 'study', no run yet (each cell says why). Chance" in caption
+    assert caption.endswith("50% for the others. Results snapshot: 0 of 18 runs.*")

@@ -147,9 +147,14 @@ def table1(records: Iterable[RunRecord]) -> dict[Cell, list[RunRecord]]:
 
 
 def ours_cell(task: str, model: str, done: Mapping[Cell, Sequence[RunRecord]],
-              runs: Iterable[_Run], scale: str, real: Mapping[str, Any]) -> str:
+              runs: Iterable[_Run], scale: str, real: Mapping[str, Any] | None,
+              where: str = "the store") -> str:
     """Our Table 1 cell: mean (± std over seeds) test accuracy in %, ``*`` on a stand-in; else
-    why there is no number (not in the store, no data offline, not run at this scale)."""
+    why there is no number (not in ``where``, no data offline, not run at this scale).
+
+    ``real``: task -> its real data folder or None; None for runs that read stand-ins only
+    (the results snapshot), where a task without a generator has "no stand-in" whatever data
+    the reader has."""
     recs = done.get((task, model))
     if recs:
         accs = [rec.metric("test_accuracy") * 100 for rec in recs]
@@ -159,8 +164,10 @@ def ours_cell(task: str, model: str, done: Mapping[Cell, Sequence[RunRecord]],
     planned = [r for r in runs if not is_fig_s6_only(r)
                and task_of(r) == task and model_of(r) == model]
     if planned:
-        return "not in the store"
-    if scale != "paper" and not real.get(task) and task not in lra_task.SYNTHETIC:
+        return f"not in {where}"
+    if real is None and task not in lra_task.SYNTHETIC:
+        return "no stand-in (real data only)"
+    if scale != "paper" and task not in lra_task.SYNTHETIC and not real.get(task):
         return f"no data offline (point data_dir at {WHERE[task]})"
     if scale != "paper" and task == "pathfinder_x":
         return f"not run at {scale} scale (16,384 steps per image)"
@@ -169,13 +176,14 @@ def ours_cell(task: str, model: str, done: Mapping[Cell, Sequence[RunRecord]],
 
 def table1_rows(paper_rows: Mapping[str, Mapping[str, Any]],
                 done: Mapping[Cell, Sequence[RunRecord]], runs: Iterable[_Run], scale: str,
-                real: Mapping[str, Any]) -> list[list[Any]]:
-    """Table 1: the paper's rows (``paper_rows``: model -> row of ``table_1_lra``), then ours."""
+                real: Mapping[str, Any] | None, where: str = "the store") -> list[list[Any]]:
+    """Table 1: the paper's rows (``paper_rows``: model -> row of ``table_1_lra``), then ours
+    (``real``, ``where``: as :func:`ours_cell`)."""
     runs = list(runs)
     rows = [[label, *[paper_rows[key][t] for t in TASKS]] for key, label in REFERENCE_ROWS]
     for model, name in MODELS.items():
         rows.append([f"{name} (ours, {scale})",
-                     *[ours_cell(t, model, done, runs, scale, real) for t in TASKS]])
+                     *[ours_cell(t, model, done, runs, scale, real, where) for t in TASKS]])
     return rows
 
 
@@ -183,27 +191,30 @@ def table1_rows(paper_rows: Mapping[str, Mapping[str, Any]],
 class Training:
     """How long Table 1's runs trained: seeds per cell, steps, and the seeds used."""
 
-    n_seeds: str  # "1", "1/3", or "no"
-    steps: str  # "600", "300/600", or "no"
+    n_seeds: str  # "1" or "1/3"
+    steps: str  # "600" or "300/600"
     seeds: list[int]
 
 
 def training(done: Mapping[Cell, Sequence[RunRecord]]) -> Training:
     recs = [rec for v in done.values() for rec in v]
-    return Training("/".join(str(n) for n in sorted({len(v) for v in done.values()})) or "no",
-                    "/".join(str(n) for n in sorted({rec.steps_done for rec in recs})) or "no",
+    return Training("/".join(str(n) for n in sorted({len(v) for v in done.values()})),
+                    "/".join(str(n) for n in sorted({rec.steps_done for rec in recs})),
                     sorted({rec.seed for rec in recs}))
 
 
-def table1_caption(done: Mapping[Cell, Sequence[RunRecord]], scale: str) -> str:
+def table1_caption(done: Mapping[Cell, Sequence[RunRecord]], scale: str, note: str = "") -> str:
+    """Table 1's caption (italic markdown); ``note``: sentences to end it with (where the runs
+    come from)."""
     t = training(done)
+    ours = (f"mean over {t.n_seeds} seed(s) per cell, {t.steps} training steps; * = a generated "
+            "stand-in, much smaller and easier than the LRA data (details below), not comparable "
+            "with the paper's numbers" if done else "no run yet (each cell says why)")
     return ("*Table 1: test accuracy (%) on the LRA tasks. Paper rows: the paper's Table 1 "
             "(`elm/reference_data/table_1_lra.csv`); baselines as cited there (Transformer and "
             "Longformer from Tay et al. 2021, S4 from Gu et al. 2021, Mega from Ma et al. 2023); "
-            f"FAIL = did not learn. Our rows: scale {scale!r}, mean over {t.n_seeds} seed(s) per "
-            f"cell, {t.steps} training steps; * = a generated stand-in, much smaller and easier "
-            "than the LRA data (details below), not comparable with the paper's numbers. Chance: "
-            "10% for Image and ListOps, 50% for the others.*")
+            f"FAIL = did not learn. Our rows: scale {scale!r}, {ours}. Chance: 10% for Image and "
+            f"ListOps, 50% for the others.{note}*")
 
 
 def _tasks_on(done: Mapping[Cell, Sequence[RunRecord]], stand_in: bool) -> list[str]:
@@ -212,9 +223,11 @@ def _tasks_on(done: Mapping[Cell, Sequence[RunRecord]], stand_in: bool) -> list[
                                            for (task, _), recs in done.items() if task == t)]
 
 
-def table1_figure_caption(done: Mapping[Cell, Sequence[RunRecord]], scale: str) -> str:
+def table1_figure_caption(done: Mapping[Cell, Sequence[RunRecord]], scale: str,
+                          where: str = "the store") -> str:
     """The caption of Table 1 drawn as bars: what the bars and marks are, our runs' training and
-    data (which tasks ran on a generated stand-in) and where the paper's values come from."""
+    data (which tasks ran on a generated stand-in) and where the paper's values come from;
+    ``where``: what holds the runs, named when it holds none."""
     t = training(done)
     stand_in, real = _tasks_on(done, True), _tasks_on(done, False)
     data = [f"hatched bars ({', '.join(stand_in)}) were trained on a generated stand-in, not the "
@@ -222,7 +235,7 @@ def table1_figure_caption(done: Mapping[Cell, Sequence[RunRecord]], scale: str) 
     data += [f"plain bars ({', '.join(real)}) on the real data"] if real else []
     runs = (f"Bars: our runs at scale {scale!r}, the mean over {t.n_seeds} seed(s) per cell "
             f"(seeds {t.seeds}) after {t.steps} training steps; "
-            + "; ".join(data) + "." if done else f"No run is in the store at scale {scale!r}.")
+            + "; ".join(data) + "." if done else f"No run is in {where} at scale {scale!r}.")
     return ("Test accuracy (%) on the six LRA tasks, the ELM neuron on the left of each pair and "
             f"the Chrono-LSTM on the right. {runs} Grey marks: the paper's Table 1 "
             "(book/elmbook/reference_data/table_1_lra.csv), none where it reports FAIL. Dashed "
@@ -332,12 +345,13 @@ def fig_s6_reference(scale: str) -> tuple[str, float]:
     return ("pathfinder_x", 150.0) if scale == "paper" else ("pathfinder", 5.0)
 
 
-def fig_s6_caption(s6: FigS6, scale: str) -> str:
+def fig_s6_caption(s6: FigS6, scale: str, where: str = "the store") -> str:
     """The figure's caption: the experiment varied, its seeds, training length and data, the
-    background's encoding, and where the paper's mark comes from."""
+    background's encoding, and where the paper's mark comes from; ``where``: what holds the
+    runs, named when it holds none."""
     if not s6.by_tau:
         return (f"No run of Fig S6 ({s6.experiment} with the synaptic time constant τ_s varied) "
-                f"is in the store at scale {scale!r}.")
+                f"is in {where} at scale {scale!r}.")
     first = s6.first()
     recs = [rec for t in s6.taus for rec in s6.by_tau[t]]
     steps = "/".join(str(n) for n in sorted({rec.steps_done for rec in recs}))
