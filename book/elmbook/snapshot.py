@@ -3,8 +3,9 @@
 Why: a demo run (a few hundred steps, one seed) shows that the pipeline works, not whether the
 paper's claims hold. The ``study`` scale (:data:`elm.experiments.configs.STUDY`) trains long
 enough, with three seeds, for the claims to show or fail to show on a 2-core machine (budgeted
-for about 10 CPU-hours; :mod:`elmbook.budgets` measures what the records took). Its records are committed under ``data/snapshot/records`` (records only: no
-checkpoints), so the book reads them offline without retraining.
+for about 10 CPU-hours; :mod:`elmbook.budgets` measures what the records took). Its records
+are committed under ``data/snapshot/records`` (records only: no checkpoints), so the book reads
+them offline without retraining.
 
 Each family's runs are one sweep spec, ``book/sweeps/study_<family>.yaml``, remade or resumed by
 one command (:func:`command`). A snapshot record made by other result-determining code than the
