@@ -79,3 +79,16 @@ def test_without_records_every_sentence_is_listed_undecided():
     out = shd_claims.snapshot_claims([], snapshot.coverage("study_shd").runs)
     assert {c.quote for c in out} == {q for q, _ in shd_claims.QUOTES.values()}
     assert {c.verdict.outcome for c in out} == {claims.UNDECIDED}
+
+
+def test_two_groups_at_the_best_constant_answer_rank_nothing():
+    # always "9" on SHD-Adding scores 0.10; 0.09 with no spread would "lose" by the means alone
+    records = ([rec("shd-adding", "elm", 5.0, 0.10, seed=s) for s in range(3)]
+               + [rec("shd-adding", "lstm", 5.0, 0.09, seed=s) for s in range(3)])
+    (first, *_) = shd_claims.snapshot_claims(records, SPEC)
+    assert first.test == "SHD-Adding test accuracy at 5 ms bins: ELM above LSTM"
+    assert first.verdict.outcome == claims.UNDECIDED
+    assert "neither above the best constant answer, 0.10" in first.verdict.evidence
+    # 3 binomial s.e. of 180 test pairs above 0.10 is 0.167: a group at 0.2 counts
+    assert shd_claims.above_baseline([rec("shd-adding", "elm", 5.0, 0.2)], "shd-adding")
+    assert not shd_claims.above_baseline([rec("shd-adding", "elm", 5.0, 0.16)], "shd-adding")

@@ -5,6 +5,11 @@ model, dataset, bin size and variant), and that choice is what a reader should b
 check; :mod:`elmbook.claims` does the statistics, on test accuracy (the split the paper's
 figures report), one value per seed.
 
+Two groups that both sit at the best answer that ignores the input (:func:`elmbook.shd.baseline`:
+always "9" on SHD-Adding, 0.10) rank nothing, even when their means differ in the last digit:
+such a comparison cannot decide, whatever the t-test says. A group counts as above that answer
+when its mean exceeds it by more than :data:`Z` binomial standard errors of one run's test set.
+
 "Especially for smaller bin sizes" is tested by making the comparison at every bin that
 the snapshot's spec has, smallest first, so the rows show whether the gap grows as the bins
 shrink. The paper's Fig 5e-f ablates at 2 ms bins; the snapshot asks the same questions where its
@@ -18,7 +23,17 @@ from collections.abc import Iterable, Sequence
 from elm.experiments.records import RunRecord
 from elm.experiments.sweep import RunSpec
 from elmbook import claims
-from elmbook.shd import DATASET_NAMES, MODEL_LABELS, ablation_setting, is_model_run, variant
+from elmbook.shd import (
+    DATASET_NAMES,
+    MODEL_LABELS,
+    ablation_setting,
+    baseline,
+    is_model_run,
+    variant,
+)
+
+#: Binomial standard errors above the best constant answer that a group's mean must be.
+Z = 3.0
 
 QUOTES = {
     "fig5 lstm": ("The ELM neuron (186K params.) consistently outperforms a classic LSTM (956K "
@@ -42,14 +57,30 @@ def _bin(record: RunRecord) -> float:
     return float(record.data["bin_ms"])
 
 
+def _group(records: Iterable[RunRecord], dataset: str, model: str, bin_ms: float,
+           which: str) -> list[RunRecord]:
+    return [r for r in records if r.complete and r.experiment == f"{dataset}/{model}/paper"
+            and _bin(r) == bin_ms and variant(r.overrides) == which]
+
+
 def seed_accuracies(records: Iterable[RunRecord], dataset: str, model: str, bin_ms: float,
                     which: str = "default") -> list[float]:
     """Test accuracy of every complete run of ``dataset``/``model`` at ``bin_ms`` whose
     variant (:func:`elmbook.shd.variant`: ``"default"`` for a model-comparison run,
     ``"d_m = 25"``, ``"tau_m 1-25 ms"``) is ``which``, one value per seed."""
-    return [float(r.metrics["test_accuracy"]) for r in records
-            if r.complete and r.experiment == f"{dataset}/{model}/paper"
-            and _bin(r) == bin_ms and variant(r.overrides) == which]
+    return [float(r.metrics["test_accuracy"])
+            for r in _group(records, dataset, model, bin_ms, which)]
+
+
+def above_baseline(records: Sequence[RunRecord], dataset: str) -> bool:
+    """Whether a group's mean test accuracy is above the best constant answer by more than
+    :data:`Z` binomial standard errors of one run's test set."""
+    if not records:
+        return False
+    b = baseline(dataset)
+    n = min(int(r.metrics["n_test"]) for r in records)
+    mean = sum(float(r.metrics["test_accuracy"]) for r in records) / len(records)
+    return mean > b + Z * (b * (1 - b) / n) ** 0.5
 
 
 def _compare(records: Sequence[RunRecord], quote: str, dataset: str, bin_ms: float,
@@ -59,9 +90,12 @@ def _compare(records: Sequence[RunRecord], quote: str, dataset: str, bin_ms: flo
         return MODEL_LABELS[model] + ("" if which == "default" else f" {which}")
 
     names = (name(*a), name(*b))
-    verdict = claims.ahead(seed_accuracies(records, dataset, a[0], bin_ms, a[1]),
-                           seed_accuracies(records, dataset, b[0], bin_ms, b[1]),
+    groups = [_group(records, dataset, model, bin_ms, which) for model, which in (a, b)]
+    verdict = claims.ahead(*([float(r.metrics["test_accuracy"]) for r in g] for g in groups),
                            names=names, digits=2)
+    if all(groups) and not any(above_baseline(g, dataset) for g in groups):
+        verdict = claims.Verdict(claims.UNDECIDED, f"{verdict.evidence}; neither above the "
+                                 f"best constant answer, {baseline(dataset):.2f}")
     test = (f"{DATASET_NAMES[dataset]} test accuracy at {bin_ms:g} ms bins: {names[0]} above "
             f"{names[1]}")
     return claims.Claim(*QUOTES[quote], verdict, test)
