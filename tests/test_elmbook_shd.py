@@ -119,7 +119,10 @@ def test_the_chapter_grid_at_smoke_and_demo():
                                                                     "shd-adding/elm/paper"]
     assert all(not any(k.startswith("train.") for k in r.overrides) for r in smoke)
     demo = chapter.setup("demo", out_dir="/nonexistent").runs("shd_models", "shd_ablations")
-    assert len(demo) > 10 and sum(not ch5.is_model_run(r) for r in demo) == 2
+    models = {(r.experiment, r.overrides["data.bin_ms"]) for r in demo if ch5.is_model_run(r)}
+    assert models == {(f"{ds}/{m}/paper", 50.0) for ds in ("shd", "shd-adding")
+                      for m in ("elm", "branch-elm", "lstm", "snn")}  # the four models, one bin
+    assert sum(not ch5.is_model_run(r) for r in demo) == 2
 
 
 def test_the_ablation_setting_is_where_every_ablation_run_asks():
