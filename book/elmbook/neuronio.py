@@ -298,11 +298,17 @@ def runs_table(rows: Sequence[Mapping[str, Any]]) -> plots.Table:
           f"{r['wall_time_s']:.0f}"] for r in rows])
 
 
+def model_label(family: str, size: str) -> str:
+    """A model as a page names it: ``"ELM d_m=20"``, or the family alone for the families
+    drawn at one size (``size_label`` "-"): ``"LIF"``."""
+    return family if size == "-" else f"{family} {size}"
+
+
 def collapse_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per collapsed run of :func:`summary_rows`' rows: family, size, seed and why
     (``"Branch-ELM d_m=20, seed 1: spike AUC 0.450 (chance 0.5)"``; no size for the families
     drawn at one size, ``"LIF, seed 0: ..."``), in the rows' order."""
-    return [f"{r['family']}{'' if r['size'] == '-' else ' ' + r['size']}, seed {seed}: {why}"
+    return [f"{model_label(r['family'], r['size'])}, seed {seed}: {why}"
             for r in rows for seed, why in sorted(r["collapse"].items())]
 
 

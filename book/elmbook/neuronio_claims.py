@@ -17,7 +17,7 @@ from typing import Any
 
 from elm.experiments.records import RunRecord
 from elmbook import claims
-from elmbook.neuronio import experiment_of, family_of, size_label
+from elmbook.neuronio import experiment_of, family_of, model_label, size_label
 
 #: (metric key of the records, higher is better, how the page names it)
 AUC = ("auc", True, "spike AUC")
@@ -37,13 +37,10 @@ def _row(rows: Sequence[Mapping[str, Any]], family: str, size: str) -> Mapping[s
     return next((r for r in rows if r["family"] == family and r["size"] == size), None)
 
 
-def _label(family: str, size: str) -> str:
-    return family if size == "-" else f"{family} {size}"
-
-
 def _name(rows: Sequence[Mapping[str, Any]], family: str, size: str) -> str:
     row = _row(rows, family, size)
-    return f"{_label(family, size)} ({row['params']:,} params)" if row else _label(family, size)
+    label = model_label(family, size)
+    return f"{label} ({row['params']:,} params)" if row else label
 
 
 def _compare(records: Sequence[RunRecord], rows: Sequence[Mapping[str, Any]],
@@ -52,7 +49,8 @@ def _compare(records: Sequence[RunRecord], rows: Sequence[Mapping[str, Any]],
     key, higher, shown = metric
     names = (_name(rows, *a), _name(rows, *b))
     verdict = claims.ahead(seed_values(records, *a, key), seed_values(records, *b, key),
-                           names=(_label(*a), _label(*b)), higher_is_better=higher, digits=3)
+                           names=(model_label(*a), model_label(*b)), higher_is_better=higher,
+                           digits=3)
     better = "higher" if higher else "lower"
     return f"{shown} of {names[0]} {better} than of {names[1]}", verdict
 
