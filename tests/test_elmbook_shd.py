@@ -28,7 +28,8 @@ def record(dataset="shd", model="elm", bin_ms=10.0, test=0.5, valid=None, train=
         {"run_id": f"{dataset}-{model}-{bin_ms:g}-{sorted(overrides.items())}-{seed}",
          "experiment": f"{dataset}/{model}/paper", "status": status, "seed": seed,
          "scale": "demo", "overrides": overrides, "metrics": metrics, "steps_done": steps,
-         "config": {"train": {"batch_size": 8, "learning_rate": lr}},
+         "config": {"train": {"batch_size": 8, "learning_rate": lr, "epochs": 1,
+                              "batches_per_epoch": steps}},
          "data": {"bin_ms": bin_ms, "description": description},
          "wall_time_s": 12.4, "train_wall_time_s": 9.6}, "hand-made")
 
@@ -204,3 +205,27 @@ def test_paper_cost_counts_runs_and_sequence_steps_by_bin():
         one = ch5.paper_cost([RunSpec(name, {"data.bin_ms": 10.0})])[10.0]["units"]
         sequence = shd.n_bins(10.0, exp.data["duration_s"]) * (2 if "adding" in name else 1)
         assert one == exp.train.steps * exp.train.batch_size * sequence  # two digits per pair
+
+
+def test_longer_training_is_kept_apart_and_tabled_beside_the_budget():
+    base = [record("shd-adding", seed=s, bin_ms=50.0, steps=2000, train=0.10, test=0.10, n=16000)
+            for s in range(3)]
+    longer = [record("shd-adding", seed=s, bin_ms=50.0, steps=12000, train=0.99, test=t, n=16000)
+              for s, t in enumerate((0.104, 0.098, 0.101))]
+    other = [record("shd", seed=0, bin_ms=50.0, steps=2000, test=0.3)]
+    assert ch5.by_training_length([*base, *longer, *other]) == ([*base, *other], longer)
+    assert ch5.by_training_length([]) == ([], [])
+    rows = ch5.training_length_rows([*base, *longer, *other])  # SHD has one length: no row
+    assert [r[:4] for r in rows] == [["SHD-Adding ELM", "50", "2,000", "0/1/2"],
+                                     ["SHD-Adding ELM", "50", "12,000", "0/1/2"]]
+    assert rows[1][4] == "0.99 ± 0.00" and rows[1][6] == "0.10 ± 0.00"
+    assert all(len(r) == len(ch5.LENGTH_COLUMNS) for r in rows)
+    note = ch5.training_length_note(longer)
+    assert note.startswith("After 12,000 steps the 3 longer-trained SHD-Adding runs fit their "
+                           "training samples (train accuracy 0.99) and answer the test samples "
+                           "at 0.10, not above the best constant answer (0.10")
+    learning = [record("shd-adding", seed=0, bin_ms=50.0, steps=12000, train=0.4, test=0.3,
+                       n=16000)]
+    assert "did not fit" in ch5.training_length_note(learning)
+    assert ", above the best" in ch5.training_length_note(learning)
+    assert ch5.training_length_note([]) == "No longer-trained SHD-Adding run in these records."

@@ -110,6 +110,22 @@ def baseline(dataset: str) -> float:
     return shd.best_constant_accuracy(dataset)
 
 
+#: Binomial standard errors above the best constant answer that a group's mean must be to count
+#: as having learnt something from the input.
+Z = 3.0
+
+
+def above_baseline(records: Sequence[RunRecord], dataset: str) -> bool:
+    """Whether a group's mean test accuracy is above the best constant answer by more than
+    :data:`Z` binomial standard errors of one run's test set."""
+    if not records:
+        return False
+    b = baseline(dataset)
+    n = min(int(r.metrics["n_test"]) for r in records)
+    mean = sum(float(r.metrics["test_accuracy"]) for r in records) / len(records)
+    return mean > b + Z * (b * (1 - b) / n) ** 0.5
+
+
 class _Run(Protocol):
     """What :func:`is_model_run` and :func:`ablation_setting` read: a RunSpec or a RunRecord
     (both have it)."""
@@ -428,3 +444,71 @@ def paper_cost(runs: Iterable[sweep.RunSpec]) -> dict[float, dict[str, float]]:
         c["runs"] += 1
         c["units"] += exp.train.steps * exp.train.batch_size * bins
     return cost
+
+
+# -- training length: why SHD-Adding stays at the constant answer on the shipped recordings ------
+
+LENGTH_COLUMNS = ["model", "bin (ms)", "steps", "seeds", "train acc.", "valid acc.", "test acc."]
+
+
+def training_steps(record: RunRecord) -> int:
+    """The optimiser steps a run was set to train (epochs x batches per epoch)."""
+    train = record.config["train"]
+    return int(train["epochs"]) * int(train["batches_per_epoch"])
+
+
+def by_training_length(records: Iterable[RunRecord]) -> tuple[list[RunRecord], list[RunRecord]]:
+    """(the runs at the shortest training length, the longer-trained ones). The snapshot's model
+    comparison and ablations all train for one budget; its longer runs ask a different question
+    (does more training alone move SHD-Adding?), so they are shown apart and never averaged
+    into Fig 5b-d, Tables S8 / S9 or the claims."""
+    records = list(records)
+    if not records:
+        return [], []
+    shortest = min(training_steps(r) for r in records)
+    return ([r for r in records if training_steps(r) == shortest],
+            [r for r in records if training_steps(r) > shortest])
+
+
+def _length_key(record: RunRecord) -> tuple[str, str, float]:
+    return record.experiment, variant(record.overrides), float(record.data["bin_ms"])
+
+
+def training_length_rows(records: Iterable[RunRecord]) -> list[list[Any]]:
+    """One row per training length of every (experiment, variant, bin) that was trained for more
+    than one length: the mean ± std over seeds of the three accuracies, shortest first."""
+    complete = [r for r in records if r.complete]
+    lengths: dict[tuple[str, str, float], set[int]] = {}
+    for r in complete:
+        lengths.setdefault(_length_key(r), set()).add(training_steps(r))
+    rows = []
+    for key in sorted(k for k, v in lengths.items() if len(v) > 1):
+        for steps in sorted(lengths[key]):
+            group = [r for r in complete if _length_key(r) == key and training_steps(r) == steps]
+            values = {a: np.array([r.metrics[a] for r in group]) for a in ACCURACIES}
+            rows.append([f"{DATASET_NAMES[key[0].split('/')[0]]} {model_label(key[0])}"
+                         + ("" if key[1] == "default" else f" ({key[1]})"),
+                         f"{key[2]:g}", f"{steps:,}", _joined(r.seed for r in group),
+                         *(mean_std(float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else None,
+                                    len(v)) for v in values.values())])
+    return rows
+
+
+def training_length_note(records: Iterable[RunRecord], dataset: str = "shd-adding") -> str:
+    """What the longest-trained runs of ``dataset`` say, from their accuracies: whether they
+    fit their training samples (a mean train accuracy of at least 0.5), and whether their test
+    accuracy rose above the best constant answer (:func:`above_baseline`)."""
+    runs = [r for r in records if r.complete and r.experiment.startswith(f"{dataset}/")]
+    if not runs:
+        return f"No longer-trained {DATASET_NAMES[dataset]} run in these records."
+    steps = max(training_steps(r) for r in runs)
+    last = [r for r in runs if training_steps(r) == steps]
+    train = float(np.mean([r.metrics["train_accuracy"] for r in last]))
+    test = float(np.mean([r.metrics["test_accuracy"] for r in last]))
+    n_test = min(int(r.metrics["n_test"]) for r in last)
+    fit = ("fit their training samples" if train >= 0.5 else "did not fit their training samples")
+    where = "above" if above_baseline(last, dataset) else "not above"
+    return (f"After {steps:,} steps the {len(last)} longer-trained {DATASET_NAMES[dataset]} "
+            f"runs {fit} (train accuracy {train:.2f}) and answer the test samples at {test:.2f}, "
+            f"{where} the best constant answer ({baseline(dataset):.2f}, by {Z:g} binomial "
+            f"standard errors of {n_test:,} test samples).")

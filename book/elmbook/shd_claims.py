@@ -8,7 +8,8 @@ figures report), one value per seed.
 Two groups that both sit at the best answer that ignores the input (:func:`elmbook.shd.baseline`:
 always "9" on SHD-Adding, 0.10) rank nothing, even when their means differ in the last digit:
 such a comparison cannot decide, whatever the t-test says. A group counts as above that answer
-when its mean exceeds it by more than :data:`Z` binomial standard errors of one run's test set.
+when its mean exceeds it by more than :data:`elmbook.shd.Z` binomial standard errors of one
+run's test set (:func:`elmbook.shd.above_baseline`).
 
 "Especially for smaller bin sizes" is tested by making the comparison at every bin that
 the snapshot's spec has, smallest first, so the rows show whether the gap grows as the bins
@@ -27,13 +28,12 @@ from elmbook.shd import (
     DATASET_NAMES,
     MODEL_LABELS,
     ablation_setting,
+    above_baseline,
     baseline,
+    by_training_length,
     is_model_run,
     variant,
 )
-
-#: Binomial standard errors above the best constant answer that a group's mean must be.
-Z = 3.0
 
 QUOTES = {
     "fig5 lstm": ("The ELM neuron (186K params.) consistently outperforms a classic LSTM (956K "
@@ -72,17 +72,6 @@ def seed_accuracies(records: Iterable[RunRecord], dataset: str, model: str, bin_
             for r in _group(records, dataset, model, bin_ms, which)]
 
 
-def above_baseline(records: Sequence[RunRecord], dataset: str) -> bool:
-    """Whether a group's mean test accuracy is above the best constant answer by more than
-    :data:`Z` binomial standard errors of one run's test set."""
-    if not records:
-        return False
-    b = baseline(dataset)
-    n = min(int(r.metrics["n_test"]) for r in records)
-    mean = sum(float(r.metrics["test_accuracy"]) for r in records) / len(records)
-    return mean > b + Z * (b * (1 - b) / n) ** 0.5
-
-
 def _compare(records: Sequence[RunRecord], quote: str, dataset: str, bin_ms: float,
              a: tuple[str, str], b: tuple[str, str]) -> claims.Claim:
     """``a`` ahead of ``b`` (each ``(model, variant)``) on ``dataset`` at ``bin_ms``."""
@@ -106,7 +95,9 @@ def snapshot_claims(records: Sequence[RunRecord], runs: Sequence[RunSpec]
     """Chapter 5's claims table from the snapshot's SHD and SHD-Adding records. Which bins and
     variants are compared comes from the snapshot's spec (``runs``: its RunSpecs), so the table
     has the same rows however much of the spec the snapshot holds; a group it lacks gives
-    "cannot decide" (no run)."""
+    "cannot decide" (no run). The spec's longer-trained runs are left out
+    (:func:`elmbook.shd.by_training_length`): every comparison is at one training length."""
+    records = by_training_length(records)[0]  # longer-trained runs ask another question
     bins = sorted({float(r.overrides["data.bin_ms"]) for r in runs if is_model_run(r)})
     out = [_compare(records, "fig5 lstm", "shd-adding", b, ("elm", "default"),
                     ("lstm", "default")) for b in bins]
