@@ -470,28 +470,24 @@ def by_training_length(records: Iterable[RunRecord]) -> tuple[list[RunRecord], l
             [r for r in records if training_steps(r) > shortest])
 
 
-def _length_key(record: RunRecord) -> tuple[str, str, float]:
-    return record.experiment, variant(record.overrides), float(record.data["bin_ms"])
-
-
 def training_length_rows(records: Iterable[RunRecord]) -> list[list[Any]]:
-    """One row per training length of every (experiment, variant, bin) that was trained for more
-    than one length: the mean ± std over seeds of the three accuracies, shortest first."""
-    complete = [r for r in records if r.complete]
-    lengths: dict[tuple[str, str, float], set[int]] = {}
-    for r in complete:
-        lengths.setdefault(_length_key(r), set()).add(training_steps(r))
-    rows = []
-    for key in sorted(k for k, v in lengths.items() if len(v) > 1):
-        for steps in sorted(lengths[key]):
-            group = [r for r in complete if _length_key(r) == key and training_steps(r) == steps]
-            values = {a: np.array([r.metrics[a] for r in group]) for a in ACCURACIES}
-            rows.append([f"{DATASET_NAMES[key[0].split('/')[0]]} {model_label(key[0])}"
-                         + ("" if key[1] == "default" else f" ({key[1]})"),
-                         f"{key[2]:g}", f"{steps:,}", _joined(r.seed for r in group),
-                         *(mean_std(float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else None,
-                                    len(v)) for v in values.values())])
-    return rows
+    """One row per training length of every model run (experiment and bin) that was trained
+    for more than one length: the mean ± std over seeds of the three accuracies
+    (:func:`summarise_runs`), shortest first."""
+    length = ("config.train.epochs", "config.train.batches_per_epoch")
+    rows = summarise_runs([r for r in records if is_model_run(r)],
+                          by=("experiment", "data.bin_ms", *length))
+    for row in rows:
+        row["steps"] = row[length[0]] * row[length[1]]
+    setting: dict[tuple[str, float], int] = {}
+    for row in rows:
+        key = (row["experiment"], row["data.bin_ms"])
+        setting[key] = setting.get(key, 0) + 1
+    return [[f"{DATASET_NAMES[row['experiment'].split('/')[0]]} {model_label(row['experiment'])}",
+             f"{row['data.bin_ms']:g}", f"{row['steps']:,}", _joined(row["seeds"]),
+             *(mean_std(row[f"{a}_mean"], row[f"{a}_std"], row["n"]) for a in ACCURACIES)]
+            for row in sorted(rows, key=lambda r: (r["experiment"], r["data.bin_ms"], r["steps"]))
+            if setting[(row["experiment"], row["data.bin_ms"])] > 1]
 
 
 def training_length_note(records: Iterable[RunRecord], dataset: str = "shd-adding") -> str:
