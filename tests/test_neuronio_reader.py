@@ -289,6 +289,42 @@ def test_sampler_is_deterministic(tmp_path, rng):
         np.testing.assert_array_equal(a, b)
 
 
+def test_sampler_decodes_each_file_once_and_streams_the_same_batches(tmp_path, rng, monkeypatch):
+    """The decoded-file cache changes how often a file is read, never what is sampled: the
+    stream equals the uncached one (``cache_bytes=0``), sparse and dense, and each of the 3
+    files is decoded once however often it is drawn."""
+    exp, _ = make_experiment(rng, n_sim=4, seconds=2)
+    files = [write(tmp_path / f"sim__{i}.p", exp) for i in range(3)]
+    loads, real_load = [], neuronio.load_file
+    monkeypatch.setattr(neuronio, "load_file", lambda p: loads.append(p) or real_load(p))
+
+    def stream(cache_bytes, sparse):
+        with WindowSampler(files, batch_size=2, window=500, file_load_fraction=0.25, seed=3,
+                           prefetch=2, sparse=sparse, cache_bytes=cache_bytes) as sampler:
+            return [next(sampler) for _ in range(12)]  # 2 batches per draw: 6 draws of 3 files
+
+    for sparse in (False, True):
+        loads.clear()
+        uncached = stream(0, sparse)
+        assert len(loads) >= 6
+        loads.clear()
+        cached = stream(2**30, sparse)
+        assert len(loads) == len(set(loads)) <= 3
+        for a, b in zip(uncached, cached, strict=True):
+            x_a, x_b = (x.to_dense() if sparse else x for x in (a[0], b[0]))
+            np.testing.assert_array_equal(x_a, x_b)
+            np.testing.assert_array_equal(a[1], b[1])
+            np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_packed_inputs_index_like_the_array(rng):
+    X = (rng.random((3, 40, 13)) < 0.3).astype(np.uint8)
+    packed = neuronio.PackedInputs(X)
+    assert packed.shape == X.shape and packed.nbytes == 3 * 40 * 2
+    rows, cols = np.array([[2], [0]]), np.array([[5, 6, 7], [30, 31, 32]])
+    np.testing.assert_array_equal(packed[rows, cols], X[rows, cols])
+
+
 def test_sampler_streams_files_one_at_a_time(tmp_path, rng, monkeypatch):
     """Only the files needed so far are read, never the whole list up front.
 

@@ -84,10 +84,14 @@ def test_the_task_feeds_the_elm_sparse_input_with_the_dense_loss():
     stream.close()
 
 
-def test_a_growing_capacity_only_grows_and_keeps_headroom():
-    from elm.recurrence import GrowingCapacity, sparse_capacity
+def test_a_growing_capacity_only_grows_by_octaves_and_keeps_headroom():
+    from elm.recurrence import MIN_SPARSE_CAPACITY, GrowingCapacity
 
-    grow = GrowingCapacity(headroom=1.25)
-    assert grow(4000) == sparse_capacity(5000) == 5120
-    assert grow(3000) == 5120 and grow(5120) == 5120  # fits: unchanged
-    assert grow(5121) == sparse_capacity(6401) >= 6401
+    grow = GrowingCapacity(headroom=2.0)
+    assert grow(3000) == 8192  # 6000 rounded up to a power of two
+    assert grow(1000) == 8192 and grow(8192) == 8192  # fits: unchanged
+    assert grow(8193) == 32768  # 16386 -> the next power of two
+    # two streams whose first counts differ by a few percent share their size (one program)
+    assert GrowingCapacity()(26_000) == GrowingCapacity()(30_000) == 65536
+    assert GrowingCapacity()(10) == MIN_SPARSE_CAPACITY
+    assert GrowingCapacity(headroom=1.0)(4096) == 4096

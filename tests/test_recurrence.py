@@ -138,15 +138,33 @@ def test_fast_and_reference_gradients_agree_in_x64(name):
         assert all(np.abs(np.asarray(leaf)).max() > 0 for leaf in leaves_ref)
 
 
-def test_linear_filter_is_the_trace_recursion():
+@pytest.mark.parametrize("method", [None, *recurrence.FILTER_METHODS])
+def test_linear_filter_is_the_trace_recursion(method):
     with jax.enable_x64(True):
         u = np.random.default_rng(0).normal(size=(37, 2, 3))
         z, expected = np.zeros((2, 3)), []
         for t in range(37):
             z = 0.9 * z + u[t]
             expected.append(z)
-        np.testing.assert_allclose(np.asarray(recurrence.linear_filter(jnp.asarray(u), 0.9)),
-                                   np.stack(expected), rtol=1e-12)
+        filtered = recurrence.linear_filter(jnp.asarray(u), 0.9, method)
+        np.testing.assert_allclose(np.asarray(filtered), np.stack(expected), rtol=1e-12)
+        # the gradient: the same filter run backwards in time, for both ways of running it
+        weights = np.random.default_rng(1).normal(size=u.shape)
+        grad_u, grad_k = jax.grad(lambda u, k: jnp.sum(weights * recurrence.linear_filter(
+            u, k, method)), argnums=(0, 1))(jnp.asarray(u), 0.9)
+        back, expected_u = np.zeros((2, 3)), []
+        for t in range(36, -1, -1):
+            back = 0.9 * back + weights[t]
+            expected_u.append(back)
+        np.testing.assert_allclose(np.asarray(grad_u), np.stack(expected_u[::-1]), rtol=1e-12)
+        shifted = np.concatenate([np.zeros((1, 2, 3)), np.stack(expected)[:-1]])
+        np.testing.assert_allclose(float(grad_k), np.sum(shifted * np.asarray(grad_u)),
+                                   rtol=1e-10)
+
+
+def test_linear_filter_refuses_an_unknown_method():
+    with pytest.raises(ValueError, match="sequential"):
+        recurrence.linear_filter(jnp.ones((3, 1)), 0.5, "fft")
 
 
 def test_input_projection_equals_routing_then_first_layer():

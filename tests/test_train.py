@@ -73,6 +73,27 @@ def test_resume_after_a_crash_reaches_the_same_state(tmp_path):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
 
 
+def test_checkpoints_wait_for_their_minimum_interval(tmp_path, monkeypatch):
+    """``checkpoint_min_s`` skips due checkpoints written too soon after the last; the final
+    one is always written."""
+    from elm.experiments import training
+
+    saved = []
+    real_save = training._save
+    monkeypatch.setattr(training, "_save", lambda manager, step, *a: saved.append(step)
+                        or real_save(manager, step, *a))
+    config = TrainSettings(batches_per_epoch=20, learning_rate=1e-2)
+    model, loss_fn = model_and_loss()
+    train(model, loss_fn, toy_batches, config, checkpoint_dir=tmp_path / "every",
+          checkpoint_every=5, progress=False)
+    assert saved == [5, 10, 15, 20]
+    saved.clear()
+    model, loss_fn = model_and_loss()
+    train(model, loss_fn, toy_batches, config, checkpoint_dir=tmp_path / "spaced",
+          checkpoint_every=5, checkpoint_min_s=1e5, progress=False)
+    assert saved == [20]  # only the final one
+
+
 def test_nan_loss_stops_the_run_as_diverged(tmp_path):
     model, base = model_and_loss()
 

@@ -73,8 +73,10 @@ from elm.experiments.training import train
 #: significant digits), so a paper-scale record of 300K steps stays small (about 20 KB) and a
 #: committed snapshot of hundreds of records stays a few MB.
 CURVE_POINTS = 500
-#: Checkpoints per run (at least one per step at tiny step counts).
+#: Checkpoints per run (at least one per step at tiny step counts), at most one per
+#: CHECKPOINT_MIN_S seconds unless ``checkpoint_every`` is given.
 CHECKPOINTS_PER_RUN = 20
+CHECKPOINT_MIN_S = 30.0
 #: Errors that repeat identically when a run is retried: bad data, bad settings, bad shapes.
 DETERMINISTIC_ERRORS = (ValueError, LookupError, TypeError, FileNotFoundError)
 #: Exit status of the command-line tools for a refused (user-error) run, as argparse's.
@@ -156,6 +158,8 @@ def run(experiment: str, *, scale: configs.Scale = "demo", seed: int = 0,
     the results store's root (default ``$ELM_RESULTS_DIR``, else ``data/results`` under the
     current directory).
     With ``force`` a finished run is trained again from scratch rather than skipped.
+    ``checkpoint_every``: steps between checkpoints, each written; None: about
+    :data:`CHECKPOINTS_PER_RUN` per run, at most one per :data:`CHECKPOINT_MIN_S` seconds.
 
     Raises :class:`~elm.experiments.configs.ConfigError` for a bad name, scale or override
     (:func:`prepare`) before writing anything. A stored final record of the same run is
@@ -193,7 +197,8 @@ def run(experiment: str, *, scale: configs.Scale = "demo", seed: int = 0,
         checkpoints = folder / "checkpoints"
         _clear_other_code_checkpoints(folder, checkpoints, force)
         result = train(model, task.loss_fn, task.batches, exp.train, checkpoint_dir=checkpoints,
-                       checkpoint_every=every, progress=progress)
+                       checkpoint_every=every, progress=progress,
+                       checkpoint_min_s=0.0 if checkpoint_every else CHECKPOINT_MIN_S)
         record.update({"steps_done": result.steps_done, "resumed_from": result.resumed_from,
                        "train_wall_time_s": result.wall_time_s, "curves": curve(result.losses)})
         if result.diverged:

@@ -265,14 +265,18 @@ def load_checkpoint(model: nnx.Module, settings: TrainSettings, directory: str |
 
 def run_loop(program: Program, batches: Callable[[int], Iterator[Batch]], steps: int, *,
              checkpoint_dir: str | Path | None = None, checkpoint_every: int = 0,
-             progress: bool = True, desc: str = "train") -> LoopResult:
+             checkpoint_min_s: float = 0.0, progress: bool = True,
+             desc: str = "train") -> LoopResult:
     """Step ``program`` ``steps`` times (fewer if every member diverges) and write it back.
 
     ``batches(start)`` must yield the batches of steps ``start, start + 1, ...``; if it returns
     a generator, the generator is closed when training ends, so a sampler opened in a ``with``
     block inside it stops its background thread. With a ``checkpoint_dir`` holding checkpoints
     of an earlier (killed) run, training resumes from the latest one; checkpoints are written
-    every ``checkpoint_every`` steps (0: only at the end) and at the end.
+    every ``checkpoint_every`` steps (0: only at the end) and at the end, but no sooner than
+    ``checkpoint_min_s`` seconds after the last one: a save costs about half a second, so a
+    short run (a chapter's demo, seconds of steps) writes its final checkpoint only, while a
+    long one still loses at most a few minutes when killed.
     """
     k = program.members
     state = program.initial_state()
@@ -287,7 +291,7 @@ def run_loop(program: Program, batches: Callable[[int], Iterator[Batch]], steps:
             losses[:, :latest] = done
             start = resumed_from = latest
     alive = np.array([d is None for d in diverged_at])
-    t0 = time.perf_counter()
+    t0 = last_save = time.perf_counter()
     stream = batches(start)
     bar = tqdm(total=steps, initial=start, disable=not progress,
                desc=desc if k == 1 else f"{desc} x{k}")
@@ -304,8 +308,10 @@ def run_loop(program: Program, batches: Callable[[int], Iterator[Batch]], steps:
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss[ok].mean():.4g}", refresh=False)
-            if manager and checkpoint_every and step % checkpoint_every == 0:
+            if (manager and checkpoint_every and step % checkpoint_every == 0
+                    and time.perf_counter() - last_save >= checkpoint_min_s):
                 _save(manager, step, state, losses, diverged_at)
+                last_save = time.perf_counter()
     finally:
         bar.close()
         close = getattr(stream, "close", None)
@@ -323,15 +329,16 @@ def run_loop(program: Program, batches: Callable[[int], Iterator[Batch]], steps:
 
 def train(model: nnx.Module, loss_fn: LossFn, batches: Callable[[int], Iterator[Batch]],
           settings: TrainSettings, *, checkpoint_dir: str | Path | None = None,
-          checkpoint_every: int = 0, max_loss: float = MAX_LOSS,
-          progress: bool = True) -> TrainResult:
+          checkpoint_every: int = 0, checkpoint_min_s: float = 0.0,
+          max_loss: float = MAX_LOSS, progress: bool = True) -> TrainResult:
     """Train ``model`` in place for ``settings.steps`` steps and return its loss history.
 
     A NaN, infinite or exploding (``> max_loss``) loss stops the run and marks it diverged;
     the model keeps its state from before that step. See :func:`run_loop` for ``batches`` and
-    the checkpoints.
+    the checkpoints (``checkpoint_every``, ``checkpoint_min_s``).
     """
     program = SingleModel(model, loss_fn, make_optimizer(settings), max_loss)
     return run_loop(program, batches, settings.steps, checkpoint_dir=checkpoint_dir,
-                    checkpoint_every=checkpoint_every, progress=progress).member(0)
+                    checkpoint_every=checkpoint_every, checkpoint_min_s=checkpoint_min_s,
+                    progress=progress).member(0)
 
