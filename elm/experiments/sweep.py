@@ -215,10 +215,13 @@ def execute(run: RunSpec, out_dir: str, notebook: str | None, attempt: int) -> t
                "-f", str(params), "--cwd", str(folder), "--no-progress-bar",
                "--log-level", "WARNING"]
     # runs of one shape compile the same programs: a compilation cache shared by the sweep's
-    # processes lets all but the first skip the compile (seconds per run on a CPU)
+    # processes lets all but the first skip the compile (seconds per run on a CPU). Every
+    # program is kept, the small ones too: a model's initialisation alone compiles a dozen
+    # random-number programs of a few tenths of a second each, and reading one back takes
+    # milliseconds
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": os.environ.get(
         "JAX_COMPILATION_CACHE_DIR", str(Path(out_dir) / "jax-cache")),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5"}
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
     with log.open("w") as out:
         code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                               check=False).returncode
