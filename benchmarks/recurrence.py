@@ -14,6 +14,9 @@ same neuron, in the same process, on the same inputs:
 * with ``--loops``: ``fast`` with each formulation of the time loop forced
   (``model(X, loop=...)``, :data:`elm.recurrence.LOOPS`), to show what ``loop="auto"`` chose from.
 
+Where ``loop="auto"`` runs the per-step loop itself (narrow inputs, ListOps), ``fast`` and
+``ref`` are one compiled step, timed once under ``ref``.
+
 Speed claims in this project are ratios against a straightforward per-step implementation
 measured here, never absolute timings from unit tests. The project's
 targets are printed with PASS/FAIL. Run from the repository root::
@@ -262,7 +265,9 @@ def bench_shape(shape: Shape, repeats: int, budget_s: float, peak_gflops: float,
         run = lambda: jax.block_until_ready(step(inputs, target))  # noqa: E731
         return run, run
 
-    steps = {"fast": jax_step()}
+    # where "auto" dispatches to the per-step loop, fast and ref are one compiled step: timed once
+    same_as_ref = row["loop"] == "reference"
+    steps = {} if same_as_ref else {"fast": jax_step()}
     if shape.sparse:
         sparse = elm.sparse_input(x_np)
         row["sparse_capacity"] = sparse.capacity
@@ -274,7 +279,7 @@ def bench_shape(shape: Shape, repeats: int, budget_s: float, peak_gflops: float,
         wide = shape.config.num_input > shape.config.hidden
         for loop in elm.recurrence.LOOPS[1:]:
             # hoisting a narrow input only inflates the arrays; the auto loop is "fast" itself
-            if (wide or loop != "hoisted") and loop != row["loop"]:
+            if (wide or loop != "hoisted") and loop not in (row["loop"], "reference"):
                 steps[f"loop_{loop}"] = jax_step(loop=loop)
     if HAS_TORCH:
         x_t, target_t = torch.from_numpy(x_np), torch.from_numpy(target_np)
@@ -293,7 +298,9 @@ def bench_shape(shape: Shape, repeats: int, budget_s: float, peak_gflops: float,
     for name in steps:
         if not name.startswith("torch_"):
             row[name] = summarise(times[name])
-    if loops:
+    if same_as_ref:
+        row["fast"] = row["ref"]
+    if loops and not same_as_ref:
         row[f"loop_{row['loop']}"] = row["fast"]  # the same compiled step, timed once
     row["torch"] = None
     if HAS_TORCH:

@@ -108,7 +108,8 @@ def formulations(data: dict) -> list[str]:
         if loops:
             timed = ", ".join(f"{k[5:]} {_ms(r[k]['median_ms'])} ms"
                               + (" (auto)" if k[5:] == r["loop"] else "") for k in loops)
-            lines.append(f"{r['shape']}: {timed}; reference {_ms(r['ref']['median_ms'])} ms")
+            auto = " (auto: fast is this step)" if r["loop"] == "reference" else ""
+            lines.append(f"{r['shape']}: {timed}; reference {_ms(r['ref']['median_ms'])} ms{auto}")
     return lines
 
 

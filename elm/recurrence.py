@@ -403,7 +403,7 @@ def linear_filter(u: Array, kappa: Array, method: str | None = None) -> Array:
 
 
 #: The formulations of :func:`fast_forward`'s time loop (``loop=``); "auto" picks one by shape.
-LOOPS = ("auto", "hoisted", "trace", "scan")
+LOOPS = ("auto", "hoisted", "trace", "scan", "reference")
 
 
 def choose_loop(n_input: int, d_mlp: int) -> str:
@@ -412,14 +412,16 @@ def choose_loop(n_input: int, d_mlp: int) -> str:
     * "hoisted" when the input is wider than the MLP (NeuronIO, SHD): the trace is filtered in
       the narrow ``d_mlp`` space outside the loop, which carries only the memory, and the
       hand-written backward pass keeps the reverse loop down to the memory gradient;
-    * "scan" otherwise (ListOps: 25 tokens, ``d_mlp`` 300): projecting first would only inflate
-      the arrays, so the loop carries the narrow branch trace, applies the first layer's input
-      block itself and reads out inside the loop, and autodiff differentiates it. At these
-      sizes the step's large matmuls dominate; the hand-written backward ("trace") saves no
-      arithmetic there but writes and reads more whole-sequence arrays. Neither beat the
-      per-step reference reliably at ListOps' T = 2000 (``benchmarks/recurrence.py --loops``).
+    * "reference" otherwise (ListOps: 25 tokens, ``d_mlp`` 300; the LRA image and Pathfinder
+      tasks: one input): there is nothing to hoist, and a step is the memory recurrence's own
+      matrix products, which every formulation runs. Measured as training steps on a 2-core
+      CPU, the formulations that keep the branch trace in the loop ("scan", "trace") were
+      slower than the per-step reference at ListOps' T = 2000 and at the image task's shape
+      (``benchmarks/recurrence.py --loops``), and no faster at Pathfinder's. Only at a small
+      ListOps batch (B 32, T 40-500) did "trace" win, by about a quarter; ``loop="scan"`` or
+      ``"trace"`` still runs them.
     """
-    return "hoisted" if n_input > d_mlp else "scan"
+    return "hoisted" if n_input > d_mlp else "reference"
 
 
 @partial(jax.jit, static_argnums=(1, 3, 4, 5))
@@ -438,7 +440,8 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array | SparseInput,
     * "trace": the input is only mapped to the ``d_tree`` branch sums outside the loop; the loop
       carries the branch trace and the memory and does the whole first layer, with the
       hand-written backward pass of :func:`trace_memory_loop`.
-    * "scan": as "trace" with the readout inside the loop, differentiated by autodiff.
+    * "scan": as "trace" with the readout inside the loop, differentiated by autodiff;
+    * "reference": :func:`reference_forward`'s per-step loop (any synaptic time constants).
 
     ``keep`` (None: by size, :func:`keep_intermediates`) says whether the hand-written backward
     passes keep per-step intermediates or recompute them for all steps at once; ``chains``
@@ -452,6 +455,8 @@ def fast_forward(dyn: Dynamics, structure: Structure, x: Array | SparseInput,
     rest = dyn.mlp[1:]
     if loop == "auto":
         loop = choose_loop(n_input, w1.shape[1])
+    if loop == "reference":
+        return reference_forward(dyn, structure, x)[0]
     if keep is None:
         keep = keep_intermediates(x.shape[0], w1.shape[1])
     if chains is None:

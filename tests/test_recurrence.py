@@ -242,10 +242,24 @@ def test_every_formulation_equals_reference_in_values_and_gradients(name, loop, 
             assert np.abs(a - b).max() <= 1e-9 * max(np.abs(b).max(), 1e-30)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_auto_runs_the_reference_loop_for_narrow_inputs(sparse):
+    """Where the input is narrower than the MLP, "auto" is the per-step reference itself."""
+    model = make("narrow_random", jnp.float32)
+    assert recurrence.choose_loop(model.config.num_input, model.config.hidden) == "reference"
+    x_np = spikes((2, 30, model.config.num_input), seed=5).astype(np.float32)
+    x = elm.sparse_input(x_np) if sparse else jnp.asarray(x_np)
+    y = np.asarray(recurrence.fast_forward(model.dynamics(), model.structure, x))
+    y_ref = np.asarray(recurrence.reference_forward(model.dynamics(), model.structure,
+                                                    jnp.asarray(x_np))[0])
+    np.testing.assert_array_equal(y, y_ref)
+
+
 def test_keep_threshold_and_auto_choice():
     assert recurrence.choose_loop(1278, 40) == "hoisted"  # NeuronIO
     assert recurrence.choose_loop(700, 200) == "hoisted"  # SHD
-    assert recurrence.choose_loop(25, 300) == "scan"  # ListOps
+    assert recurrence.choose_loop(25, 300) == "reference"  # ListOps
+    assert recurrence.choose_loop(1, 64) == "reference"  # Pathfinder
     assert not recurrence.keep_intermediates(8, 40)  # NeuronIO: recompute
     assert recurrence.keep_intermediates(8, 200)  # SHD: keep
     assert recurrence.keep_intermediates(384, 300)
