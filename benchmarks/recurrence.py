@@ -19,7 +19,10 @@ Where ``loop="auto"`` runs the per-step loop itself (narrow inputs, ListOps), ``
 
 Speed claims in this project are ratios against a straightforward per-step implementation
 measured here, never absolute timings from unit tests. The project's
-targets are printed with PASS/FAIL. Run from the repository root::
+targets are printed with PASS/FAIL. The script restarts itself once with the allocator settings
+of :mod:`elm.experiments.allocator`, as every run of ``elm.sweep`` has them, so that neither JAX
+nor torch hands its large buffers back to the system after each step (``ELM_MALLOC=system``:
+glibc's defaults; the JSON's ``malloc`` says which). Run from the repository root::
 
     python benchmarks/recurrence.py [--shapes neuronio,shd,listops] [--json out.json]
     python benchmarks/render.py --write   # README's and chapter 7's table from the committed JSON
@@ -46,7 +49,7 @@ import optax
 from flax import nnx
 
 import elm
-from elm.experiments import configs
+from elm.experiments import allocator, configs
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 if HAS_TORCH:
@@ -372,6 +375,7 @@ def machine() -> dict:
         "flax": importlib.metadata.version("flax"),
         "optax": optax.__version__,
         "torch": torch.__version__ if HAS_TORCH else None,
+        "malloc": allocator.describe(),
         "date": time.strftime("%Y-%m-%d"),
     }
 
@@ -503,4 +507,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    allocator.reexec()  # JAX and torch alike keep large buffers between steps (see its docs)
     main()

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from elm.experiments import allocator
 from elm.experiments.records import STATUSES, RunRecord
 
 Record = dict[str, Any]
@@ -151,14 +152,16 @@ def _cpu_model() -> str:
 
 
 def hardware() -> dict[str, Any]:
-    """The machine a run used: the accelerator JAX ran on, the CPU, and core count."""
+    """The machine a run used: the accelerator JAX ran on, the CPU, core count, and whether
+    the allocator kept large buffers between steps (``malloc``; see
+    :mod:`elm.experiments.allocator`), which changes wall times, never values."""
     import jax
 
     device = jax.devices()[0]
     return {"platform": device.platform, "device_kind": device.device_kind,
             "device_count": jax.device_count(), "cpu": _cpu_model(),
             "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "jax": jax.__version__, "host": platform.node()}
+            "jax": jax.__version__, "host": platform.node(), "malloc": allocator.describe()}
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

@@ -53,7 +53,7 @@ import yaml
 from flax import nnx
 
 from elm.counting import count_params
-from elm.experiments import configs
+from elm.experiments import allocator, configs
 from elm.experiments.configs import ConfigError
 from elm.experiments.results import (
     FINAL,
@@ -264,7 +264,11 @@ def refuse(prog: str, err: BaseException, debug: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m elm.run``: 0 when the run finished, 2 for a refused run (nothing written);
-    a run that fails while training raises (its ``failed`` record is written)."""
+    a run that fails while training raises (its ``failed`` record is written). From a command
+    line (``argv`` None) it first restarts itself with the allocator's tunables
+    (:func:`elm.experiments.allocator.reexec`)."""
+    if argv is None:
+        allocator.reexec()
     parser = argparse.ArgumentParser(prog="python -m elm.run",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("experiment", nargs="?", help=f"one of: {', '.join(configs.names())}")

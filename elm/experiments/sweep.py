@@ -53,6 +53,7 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
+from elm.experiments import allocator
 from elm.experiments.configs import SCALES, ConfigError, names
 from elm.experiments.results import FINAL, ResultsStore, default_root, run_id, stale
 from elm.experiments.run import USAGE_ERROR, prepare, refuse
@@ -218,8 +219,9 @@ def execute(run: RunSpec, out_dir: str, notebook: str | None, attempt: int) -> t
     # processes lets all but the first skip the compile (seconds per run on a CPU). Every
     # program is kept, the small ones too: a model's initialisation alone compiles a dozen
     # random-number programs of a few tenths of a second each, and reading one back takes
-    # milliseconds
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": os.environ.get(
+    # milliseconds. The allocator's tunables keep a step's large buffers between steps
+    # (elm.experiments.allocator)
+    env = {**allocator.environment(), "JAX_COMPILATION_CACHE_DIR": os.environ.get(
         "JAX_COMPILATION_CACHE_DIR", str(Path(out_dir) / "jax-cache")),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
     with log.open("w") as out:

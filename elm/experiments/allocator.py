@@ -1,0 +1,82 @@
+"""Keep the CPU runtime's large buffers from one training step to the next (glibc only).
+
+Why: on a CPU, JAX's runtime allocates a compiled step's temporary buffers when the step starts
+and frees them when it ends. A ListOps training step (batch 384, 2,000 time steps) keeps about
+4 GB of per-step intermediates for its backward pass. glibc's ``malloc`` serves a request that
+large with a fresh ``mmap`` from the thread's arena and returns it with ``munmap`` when freed, so
+every step makes the kernel hand out, and zero, a million new pages: 2-4 s of system time in a
+5-7 s step on a 2-core machine (``benchmarks/recurrence.py`` shows the step with and without).
+
+Three glibc tunables make ``malloc`` keep that memory instead: one arena for every thread
+(``arena_max=1``), whose heap grows with ``brk`` (``mmap_max=0``: no ``mmap`` for large blocks)
+and is never trimmed back to the system (a ``trim_threshold`` of 1 TiB). The process then holds
+its peak memory from one step to the next, which a training run needs anyway. Results do not
+change, only the time.
+
+glibc reads its tunables when a process starts, so they are set on the processes this package
+starts (:func:`environment`: ``elm.sweep``'s runs, the book's chapters' runs) and the command
+lines re-execute themselves once with them (:func:`reexec`: ``python -m elm.run``,
+``benchmarks/recurrence.py``). ``ELM_MALLOC=system`` turns this off; tunables already set in
+``GLIBC_TUNABLES`` win over these. Elsewhere (macOS, musl, Windows) nothing changes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Mapping
+
+#: The glibc tunables, ``GLIBC_TUNABLES`` syntax ``name=value:name=value``.
+TUNABLES: dict[str, str] = {
+    "glibc.malloc.arena_max": "1",
+    "glibc.malloc.mmap_max": "0",
+    "glibc.malloc.trim_threshold": str(1 << 40),
+}
+OPT_OUT = "ELM_MALLOC"  # "system": leave glibc's allocator as it is
+
+
+def _parse(text: str) -> dict[str, str]:
+    pairs = (item.partition("=") for item in text.split(":") if item)
+    return {name: value for name, _, value in pairs}
+
+
+def applies(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the tunables are used here: a glibc Linux and no ``ELM_MALLOC=system``."""
+    env = os.environ if env is None else env
+    return (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+            and env.get(OPT_OUT, "").lower() != "system")
+
+
+def environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's) with :data:`TUNABLES` added to ``GLIBC_TUNABLES``.
+
+    Tunables that ``env`` already sets keep their values. Unchanged where :func:`applies` is
+    false.
+    """
+    env = dict(os.environ if env is None else env)
+    if applies(env):
+        tunables = {**TUNABLES, **_parse(env.get("GLIBC_TUNABLES", ""))}
+        env["GLIBC_TUNABLES"] = ":".join(f"{k}={v}" for k, v in tunables.items())
+    return env
+
+
+def active(env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``env``'s ``GLIBC_TUNABLES`` names every tunable of :data:`TUNABLES`."""
+    env = os.environ if env is None else env
+    return TUNABLES.keys() <= _parse(env.get("GLIBC_TUNABLES", "")).keys()
+
+
+def describe() -> str:
+    """How this process's ``malloc`` runs: "kept buffers (glibc tunables)" or "system"."""
+    return "kept buffers (glibc tunables)" if applies() and active() else "system"
+
+
+def reexec() -> None:
+    """Restart this command line with the tunables, unless it has them or they do not apply.
+
+    For ``__main__`` blocks only: the process is replaced, with the same interpreter and
+    arguments (``sys.orig_argv``), before it has done any work.
+    """
+    if applies() and not active():
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment())
