@@ -19,10 +19,11 @@ Where ``loop="auto"`` runs the per-step loop itself (narrow inputs, ListOps), ``
 
 Speed claims in this project are ratios against a straightforward per-step implementation
 measured here, never absolute timings from unit tests. The project's
-targets are printed with PASS/FAIL. The script restarts itself once with the allocator settings
-of :mod:`elm.experiments.allocator`, as every run of ``elm.sweep`` has them, so that neither JAX
-nor torch hands its large buffers back to the system after each step (``ELM_MALLOC=system``:
-glibc's defaults; the JSON's ``malloc`` says which). Run from the repository root::
+targets are printed with PASS/FAIL. Each shape is timed with the allocator its runs train with
+(:func:`elm.experiments.allocator.for_run`): ListOps, an LRA shape at the paper's scale, in a
+child process whose ``malloc`` keeps large buffers between steps (JAX's and torch's alike); the
+others in this process, with glibc's defaults. ``ELM_MALLOC=system`` times every shape with the
+defaults; each JSON row's ``malloc`` says which. Run from the repository root::
 
     python benchmarks/recurrence.py [--shapes neuronio,shd,listops] [--json out.json]
     python benchmarks/render.py --write   # README's and chapter 7's table from the committed JSON
@@ -37,10 +38,13 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -75,6 +79,7 @@ class Shape:
 
     name: str
     model: str  # what the model is, for tables
+    experiment: str  # the paper-scale runs this shape stands for (their allocator, see main)
     config: elm.ELMConfig
     batch: int
     seq_len: int
@@ -89,20 +94,21 @@ class Shape:
 SHAPES = {
     "neuronio": Shape(
         "neuronio", "NeuronIO Branch-ELM (1278 in, d_m 20, 45 branches x 100)",
+        "neuronio/branch-elm/released",
         configs.get("neuronio/branch-elm/released").elm_config(),  # num_memory_20
         batch=8, seq_len=500, loss="mse",
         inputs="ternary spikes, 1% density, +1 first half / -1 second half of the channels",
         min_vs_ref=10.0, min_vs_torch=30.0, sparse=True, target_input="sparse",
     ),
     "shd": Shape(
-        "shd", "SHD ELM (700 in, d_m 100, 19 out)",
+        "shd", "SHD ELM (700 in, d_m 100, 19 out)", "shd/elm/paper",
         elm.ELMConfig(700, 19, d_m=100),
         batch=8, seq_len=200, loss="ce_last",
         inputs="spike counts, Poisson with mean 0.05 per channel and bin",
         min_vs_ref=3.0, min_vs_torch=5.0, sparse=True,
     ),
     "listops": Shape(
-        "listops", "ListOps ELM (25 in, d_m 150, 10 out)",
+        "listops", "ListOps ELM (25 in, d_m 150, 10 out)", "lra/listops/elm/paper",
         elm.ELMConfig(25, 10, d_m=150),
         batch=384, seq_len=2000, loss="ce_last",
         inputs="one-hot tokens, uniform over the 25 symbols",
@@ -375,7 +381,6 @@ def machine() -> dict:
         "flax": importlib.metadata.version("flax"),
         "optax": optax.__version__,
         "torch": torch.__version__ if HAS_TORCH else None,
-        "malloc": allocator.describe(),
         "date": time.strftime("%Y-%m-%d"),
     }
 
@@ -429,7 +434,8 @@ def print_report(info: dict, rows: list[dict], peak_gflops: float) -> None:
           "ce_last = softmax cross-entropy of the last step's outputs")
     for r in rows:
         check = r.get("torch_check_max_abs_err")
-        print(f"  {r['shape']}: {r['inputs']}; {r['params']} params; loop {r['loop']!r}"
+        print(f"  {r['shape']}: {r['inputs']}; {r['params']} params; loop {r['loop']!r}; "
+              f"malloc: {r.get('malloc', 'system')}"
               + ("" if check is None else f"; torch == fast JAX (max abs err {check:.1e})"))
         if r.get("sparse") is not None:
             print(f"    sparse input: {r['nonzeros']} non-zeros ({100 * r['density']:.2f} %) in "
@@ -485,6 +491,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def in_child(name: str, args: argparse.Namespace) -> dict:
+    """Time one shape in a child process whose ``malloc`` keeps large buffers (its runs' way).
+
+    glibc reads its tunables only when a process starts. The child's own report goes to this
+    process's stderr; its JSON row comes back.
+    """
+    with tempfile.TemporaryDirectory(prefix="elm-bench-") as tmp:
+        out = Path(tmp) / "row.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--shapes", name,
+               "--repeats", str(args.repeats), "--budget-s", str(args.budget_s),
+               "--peak-gflops", str(args.peak_gflops),
+               "--torch-threads", ",".join(map(str, args.torch_threads)), "--json", str(out),
+               *(["--device", args.device] if args.device else []),
+               *(["--loops"] if args.loops else [])]
+        subprocess.run(cmd, check=True, stdout=sys.stderr, env=allocator.environment())
+        return json.loads(out.read_text())["results"][0]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.device is not None:
@@ -494,8 +518,14 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for name in args.shapes:
         print(f"[{name}] timing ...", file=sys.stderr, flush=True)
-        rows.append(bench_shape(SHAPES[name], args.repeats, args.budget_s, args.peak_gflops,
-                                loops=args.loops, torch_threads=args.torch_threads))
+        shape = SHAPES[name]
+        if (allocator.for_run(shape.experiment, "paper") and allocator.applies()
+                and not allocator.active()):
+            rows.append(in_child(name, args))
+            continue
+        rows.append({**bench_shape(shape, args.repeats, args.budget_s, args.peak_gflops,
+                                   loops=args.loops, torch_threads=args.torch_threads),
+                     "malloc": allocator.describe()})
     info["load_avg_1min_end"] = os.getloadavg()[0]
     print_report(info, rows, args.peak_gflops)
     if args.json:
@@ -507,5 +537,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    allocator.reexec()  # JAX and torch alike keep large buffers between steps (see its docs)
     main()

@@ -42,6 +42,14 @@ def _x(value: float | None) -> str:
     return f"{value:.1f}×" if value >= 10 else f"{value:.2f}×"
 
 
+def malloc(data: dict) -> str:
+    """Which shapes ran with which allocator (``elm.experiments.allocator``), from the rows."""
+    modes: dict[str, list[str]] = {}
+    for row in data["results"]:
+        modes.setdefault(row.get("malloc", "system"), []).append(row["shape"])
+    return "malloc: " + ", ".join(f"{mode} ({', '.join(shapes)})" for mode, shapes in modes.items())
+
+
 def caption(data: dict) -> str:
     """Where and how the numbers were measured, from the JSON's machine record."""
     m = data["machine"]
@@ -57,8 +65,7 @@ def caption(data: dict) -> str:
     return (f"`{data.get('command', 'python benchmarks/recurrence.py')}` on "
             f"{m.get('date', 'an unrecorded date')}: {m.get('device_kind', m['jax_backend'])} "
             f"({m['cpu']}, {m['cores']} cores{flags}), jax {m['jax']} on "
-            f"{m['jax_backend']}, flax {m['flax']}, {torch}; malloc: "
-            f"{m.get('malloc', 'system')}; 1-min load average "
+            f"{m['jax_backend']}, flax {m['flax']}, {torch}; {malloc(data)}; 1-min load average "
             f"{m['load_avg_1min_start']:.1f} at start, {m['load_avg_1min_end']:.1f} at end. "
             f"Median ms per training step (forward, backward, Adam, float32); speed-up = "
             f"other / this row. GFLOP/s: {data['flop_rule']}, share of "

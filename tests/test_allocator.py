@@ -35,8 +35,20 @@ def test_opt_out_and_other_c_libraries_leave_the_environment_alone(monkeypatch):
     assert allocator.environment({}) == {} and allocator.describe() == "system"
 
 
+def test_only_the_lra_at_paper_scale_keeps_buffers():
+    assert allocator.for_run("lra/listops/elm/paper", "paper")
+    assert allocator.for_run("lra/pathfinder_x/chrono-lstm/paper", "paper")
+    assert not allocator.for_run("lra/listops/elm/paper", "demo")
+    assert not allocator.for_run("neuronio/elm/paper", "paper")
+    assert allocator.environment({"A": "1"}, keep=False) == {"A": "1"}
+
+
 @needs_glibc
-def test_every_run_of_a_sweep_gets_the_tunables(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("experiment", "scale", "keeps"), [
+    ("lra/listops/elm/paper", "paper", True), ("neuronio/elm/paper", "paper", False),
+    ("lra/listops/elm/paper", "smoke", False)])
+def test_a_sweep_hands_the_tunables_to_the_runs_that_keep_buffers(experiment, scale, keeps,
+                                                                  tmp_path, monkeypatch):
     seen = {}
 
     def fake_run(cmd, env, **kwargs):
@@ -45,9 +57,9 @@ def test_every_run_of_a_sweep_gets_the_tunables(tmp_path, monkeypatch):
 
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     monkeypatch.setattr(sweep.subprocess, "run", fake_run)
-    run = expand({"experiment": "neuronio/elm/paper", "scale": "smoke"})[0]
+    run = expand({"experiment": experiment, "scale": scale})[0]
     assert sweep.execute(run, str(tmp_path), None, 0)[0] == 0
-    assert allocator.active(seen) and "JAX_COMPILATION_CACHE_DIR" in seen
+    assert allocator.active(seen) == keeps and "JAX_COMPILATION_CACHE_DIR" in seen
 
 
 CHILD = textwrap.dedent("""
@@ -97,3 +109,17 @@ def test_readme_gives_the_same_tunables():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     line = ":".join(f"{k}={v}" for k, v in allocator.TUNABLES.items())
     assert f"export GLIBC_TUNABLES={line}`" in readme
+
+
+@pytest.mark.parametrize(("experiment", "restarts"), [("lra/listops/elm/paper", True),
+                                                      ("neuronio/elm/paper", False)])
+def test_the_run_command_restarts_itself_only_for_runs_that_keep_buffers(experiment, restarts,
+                                                                          monkeypatch):
+    from elm.experiments import run as run_module
+
+    calls = []
+    monkeypatch.setattr(sys, "argv", ["elm-run", experiment, "--scale", "paper"])
+    monkeypatch.setattr(run_module.allocator, "reexec", lambda: calls.append(experiment))
+    monkeypatch.setattr(run_module, "run", lambda *a, **k: {"status": "complete"})
+    assert run_module.main() == 0
+    assert calls == ([experiment] if restarts else [])

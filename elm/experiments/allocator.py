@@ -1,22 +1,26 @@
-"""Keep the CPU runtime's large buffers from one training step to the next (glibc only).
+"""Keep a large training step's buffers from one step to the next (glibc only).
 
 Why: on a CPU, JAX's runtime allocates a compiled step's temporary buffers when the step starts
-and frees them when it ends. A ListOps training step (batch 384, 2,000 time steps) keeps about
-4 GB of per-step intermediates for its backward pass. glibc's ``malloc`` serves a request that
-large with a fresh ``mmap`` from the thread's arena and returns it with ``munmap`` when freed, so
-every step makes the kernel hand out, and zero, a million new pages: 2-4 s of system time in a
-5-7 s step on a 2-core machine (``benchmarks/recurrence.py`` shows the step with and without).
+and frees them when it ends. A ListOps training step at the paper's scale (batch 384, 2,000 time
+steps) keeps about 4 GB of per-step intermediates for its backward pass. glibc's ``malloc``
+serves a request that large with a fresh ``mmap`` from the thread's arena and returns it with
+``munmap`` when freed, so every step makes the kernel hand out, and zero, a million new pages:
+seconds of system time in a 5-7 s step on a 2-core machine.
 
 Three glibc tunables make ``malloc`` keep that memory instead: one arena for every thread
 (``arena_max=1``), whose heap grows with ``brk`` (``mmap_max=0``: no ``mmap`` for large blocks)
 and is never trimmed back to the system (a ``trim_threshold`` of 1 TiB). The process then holds
-its peak memory from one step to the next, which a training run needs anyway. Results do not
-change, only the time.
+its peak memory from one step to the next. Results do not change, only the time.
+
+They are not for every run: with one arena the runtime's threads share one ``malloc`` lock,
+and small steps, which allocate little but often (NeuronIO, SHD: milliseconds per step), lose
+about a tenth of their speed to it. So only the runs that :func:`for_run` names get them: the
+Long Range Arena at the paper's scale (batches of 384-768 sequences of 1,000-16,384 steps).
+``benchmarks/recurrence.py`` times each shape the way its runs train.
 
 glibc reads its tunables when a process starts, so they are set on the processes this package
-starts (:func:`environment`: ``elm.sweep``'s runs, the book's chapters' runs) and the command
-lines re-execute themselves once with them (:func:`reexec`: ``python -m elm.run``,
-``benchmarks/recurrence.py``). ``ELM_MALLOC=system`` turns this off; tunables already set in
+starts (:func:`environment`: ``elm.sweep``'s runs) and ``python -m elm.run`` restarts itself once
+with them (:func:`reexec`). ``ELM_MALLOC=system`` turns this off; tunables already set in
 ``GLIBC_TUNABLES`` win over these. Elsewhere (macOS, musl, Windows) nothing changes.
 """
 
@@ -48,14 +52,19 @@ def applies(env: Mapping[str, str] | None = None) -> bool:
             and env.get(OPT_OUT, "").lower() != "system")
 
 
-def environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+def for_run(experiment: str, scale: str) -> bool:
+    """Whether a run of ``experiment`` at ``scale`` keeps its buffers: the LRA at ``paper``."""
+    return scale == "paper" and experiment.startswith("lra/")
+
+
+def environment(env: Mapping[str, str] | None = None, keep: bool = True) -> dict[str, str]:
     """``env`` (default: this process's) with :data:`TUNABLES` added to ``GLIBC_TUNABLES``.
 
-    Tunables that ``env`` already sets keep their values. Unchanged where :func:`applies` is
-    false.
+    Tunables that ``env`` already sets keep their values. Unchanged when ``keep`` is false or
+    :func:`applies` is.
     """
     env = dict(os.environ if env is None else env)
-    if applies(env):
+    if keep and applies(env):
         tunables = {**TUNABLES, **_parse(env.get("GLIBC_TUNABLES", ""))}
         env["GLIBC_TUNABLES"] = ":".join(f"{k}={v}" for k, v in tunables.items())
     return env
@@ -75,8 +84,8 @@ def describe() -> str:
 def reexec() -> None:
     """Restart this command line with the tunables, unless it has them or they do not apply.
 
-    For ``__main__`` blocks only: the process is replaced, with the same interpreter and
-    arguments (``sys.orig_argv``), before it has done any work.
+    For command lines only: the process is replaced, with the same interpreter and arguments
+    (``sys.orig_argv``), before it has done any work.
     """
     if applies() and not active():
         os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment())

@@ -265,10 +265,8 @@ def refuse(prog: str, err: BaseException, debug: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m elm.run``: 0 when the run finished, 2 for a refused run (nothing written);
     a run that fails while training raises (its ``failed`` record is written). From a command
-    line (``argv`` None) it first restarts itself with the allocator's tunables
-    (:func:`elm.experiments.allocator.reexec`)."""
-    if argv is None:
-        allocator.reexec()
+    line (``argv`` None), a run with large steps first restarts itself with the allocator's
+    tunables (:mod:`elm.experiments.allocator`)."""
     parser = argparse.ArgumentParser(prog="python -m elm.run",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("experiment", nargs="?", help=f"one of: {', '.join(configs.names())}")
@@ -296,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             kwargs = {"scale": args.scale, "seed": args.seed, "data_dir": args.data_dir,
                       "out_dir": args.out_dir, "overrides": parse_overrides(args.set)}
             experiment = args.experiment
+        if argv is None and allocator.for_run(experiment, kwargs["scale"]):
+            allocator.reexec()
         record = run(experiment, checkpoint_every=args.checkpoint_every, force=args.force,
                      progress=not args.no_progress, **kwargs)
     except ConfigError as err:

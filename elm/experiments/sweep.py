@@ -219,9 +219,10 @@ def execute(run: RunSpec, out_dir: str, notebook: str | None, attempt: int) -> t
     # processes lets all but the first skip the compile (seconds per run on a CPU). Every
     # program is kept, the small ones too: a model's initialisation alone compiles a dozen
     # random-number programs of a few tenths of a second each, and reading one back takes
-    # milliseconds. The allocator's tunables keep a step's large buffers between steps
+    # milliseconds. Runs with large steps keep their buffers between steps
     # (elm.experiments.allocator)
-    env = {**allocator.environment(), "JAX_COMPILATION_CACHE_DIR": os.environ.get(
+    keep = allocator.for_run(run.experiment, run.scale)
+    env = {**allocator.environment(keep=keep), "JAX_COMPILATION_CACHE_DIR": os.environ.get(
         "JAX_COMPILATION_CACHE_DIR", str(Path(out_dir) / "jax-cache")),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
     with log.open("w") as out:
