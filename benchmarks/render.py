@@ -47,7 +47,7 @@ def malloc(data: dict) -> str:
     modes: dict[str, list[str]] = {}
     for row in data["results"]:
         modes.setdefault(row.get("malloc", "system"), []).append(row["shape"])
-    return "malloc: " + ", ".join(f"{mode} ({', '.join(shapes)})" for mode, shapes in modes.items())
+    return "malloc: " + "; ".join(f"{mode} for {', '.join(rows)}" for mode, rows in modes.items())
 
 
 def caption(data: dict) -> str:

@@ -56,3 +56,11 @@ def test_ensemble_readings_give_the_cpu_speedup_range_from_k_4():
             for k, v in ((1, 0.5), (4, 2.0), (8, 1.5), (16, 3.0))]
     assert render.ensemble_readings(rows) == [
         "tiny: `cpu` speed-up 1.50x-3.00x at K >= 4, 3.00x at K = 16"]
+
+
+def test_caption_says_which_allocator_each_row_ran_with():
+    render = load_render()
+    rows = [{"shape": "neuronio", "malloc": "system"}, {"shape": "shd"},
+            {"shape": "listops", "malloc": "kept buffers (glibc tunables)"}]
+    assert render.malloc({"results": rows}) == (
+        "malloc: system for neuronio, shd; kept buffers (glibc tunables) for listops")
