@@ -2,10 +2,10 @@
 
 Why: on a CPU, JAX's runtime allocates a compiled step's temporary buffers when the step starts
 and frees them when it ends. A ListOps training step at the paper's scale (batch 384, 2,000 time
-steps) keeps about 4 GB of per-step intermediates for its backward pass. glibc's ``malloc``
-serves a request that large with a fresh ``mmap`` from the thread's arena and returns it with
-``munmap`` when freed, so every step makes the kernel hand out, and zero, a million new pages:
-seconds of system time in a 5-7 s step on a 2-core machine.
+steps) keeps gigabytes of per-step intermediates for its backward pass
+(``compiled.memory_analysis()``). glibc's ``malloc`` serves a request that large with a fresh
+``mmap`` from the thread's arena and returns it with ``munmap`` when freed, so every step makes
+the kernel hand out, and zero, every page of it again, in system time the step waits for.
 
 Three glibc tunables make ``malloc`` keep that memory instead: one arena for every thread
 (``arena_max=1``), whose heap grows with ``brk`` (``mmap_max=0``: no ``mmap`` for large blocks)
@@ -14,8 +14,8 @@ its peak memory from one step to the next. Results do not change, only the time.
 
 They are not for every run: with one arena the runtime's threads share one ``malloc`` lock,
 and small steps, which allocate little but often (NeuronIO, SHD: milliseconds per step), lose
-about a tenth of their speed to it. So only the runs that :func:`for_run` names get them: the
-Long Range Arena at the paper's scale (batches of 384-768 sequences of 1,000-16,384 steps).
+speed to it. So only the runs that :func:`for_run` names get them: the Long Range Arena at the
+paper's scale (batches of 384-768 sequences of 1,000-16,384 steps).
 ``benchmarks/recurrence.py`` times each shape the way its runs train.
 
 glibc reads its tunables when a process starts, so they are set on the processes this package
