@@ -300,7 +300,8 @@ def test_sampler_decodes_each_file_once_and_streams_the_same_batches(tmp_path, r
 
     def stream(cache_bytes, sparse):
         with WindowSampler(files, batch_size=2, window=500, file_load_fraction=0.25, seed=3,
-                           prefetch=2, sparse=sparse, cache_bytes=cache_bytes) as sampler:
+                           prefetch=2, sparse=sparse, cache_bytes=cache_bytes,
+                           disk_cache=False) as sampler:
             return [next(sampler) for _ in range(12)]  # 2 batches per draw: 6 draws of 3 files
 
     for sparse in (False, True):
@@ -356,7 +357,7 @@ def test_sampler_streams_files_one_at_a_time(tmp_path, rng, monkeypatch):
         assert len(opened) <= bound, f"{sorted(opened)} opened after {n_taken} batches"
 
     with WindowSampler(files, batch_size=2, window=500, file_load_fraction=0.25, seed=7,
-                       prefetch=2) as sampler:
+                       prefetch=2, disk_cache=False) as sampler:
         read_at_most(0)
         for n in range(1, 7):
             next(sampler)
@@ -364,6 +365,107 @@ def test_sampler_streams_files_one_at_a_time(tmp_path, rng, monkeypatch):
         assert len(loads) >= 3  # 6 batches came from at least 3 files
     assert not sampler._thread.is_alive()  # closed: nothing more is read
     assert set(map(Path, loads)) <= set(files)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """A private cache folder (``$ELM_CACHE_DIR``) for the decoded copies."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("ELM_CACHE_DIR", str(folder))
+    return folder
+
+
+def _assert_decoded(got: tuple, path: Path) -> None:
+    packed, spikes, soma = got
+    X, spikes_ref, soma_ref = load_file(path)
+    assert isinstance(packed, neuronio.PackedInputs) and packed.shape == X.shape
+    np.testing.assert_array_equal(packed[:], X)
+    np.testing.assert_array_equal(spikes, spikes_ref)
+    np.testing.assert_array_equal(soma, soma_ref)
+    assert (spikes.dtype, soma.dtype) == (spikes_ref.dtype, soma_ref.dtype)
+
+
+def test_decoded_copy_is_the_file_and_is_read_back_without_decoding(tmp_path, rng, cache,
+                                                                   monkeypatch):
+    exp, X = make_experiment(rng, n_sim=3, out_spike_times=[[600.0], [], [10.0, 11.0]])
+    path = write(tmp_path / "sim__0.p.xz", exp, "xz")
+    _assert_decoded(neuronio.load_decoded(path), path)
+    copy = neuronio.decoded_cache_path(path)
+    assert copy.is_file() and copy.parent == cache / neuronio.DECODED_CACHE
+    assert [p.name for p in copy.parent.iterdir()] == [copy.name]  # no temporary left behind
+
+    real_load = neuronio.load_file
+
+    def refuse(p):
+        raise AssertionError(f"decoded {p} again")
+
+    monkeypatch.setattr(neuronio, "load_file", refuse)
+    packed, spikes, soma = neuronio.load_decoded(path)
+    monkeypatch.setattr(neuronio, "load_file", real_load)
+    _assert_decoded((packed, spikes, soma), path)
+    np.testing.assert_array_equal(packed[:], X)
+
+    # an edited file, or an edited reader, never meets the old copy
+    write(path, make_experiment(np.random.default_rng(1), n_sim=2)[0], "xz")
+    assert neuronio.decoded_cache_path(path) != copy
+    _assert_decoded(neuronio.load_decoded(path), path)
+    monkeypatch.setattr(neuronio, "_reader_hash", lambda: "another reader")
+    assert neuronio.decoded_cache_path(path).name not in {p.name for p in copy.parent.iterdir()}
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong arrays"])
+def test_an_unreadable_decoded_copy_is_decoded_again_and_replaced(tmp_path, rng, cache, damage):
+    path = write(tmp_path / "sim__0.p", make_experiment(rng, n_sim=2)[0])
+    neuronio.load_decoded(path)
+    copy = neuronio.decoded_cache_path(path)
+    if damage == "truncate":
+        copy.write_bytes(copy.read_bytes()[: copy.stat().st_size // 2])
+    elif damage == "garbage":
+        copy.write_bytes(b"not an npz")
+    else:
+        np.savez_compressed(copy, bits=np.zeros((2, 1000, 3), np.uint8), shape=[2, 1000, 1278],
+                            spikes=np.zeros(1), soma=np.zeros(1))
+    _assert_decoded(neuronio.load_decoded(path), path)
+    with np.load(copy) as held:  # replaced by a good copy
+        assert held["bits"].shape == (2, 1000, 160)
+
+
+def test_no_decoded_copy_without_the_cache(tmp_path, rng, cache):
+    path = write(tmp_path / "sim__0.p", make_experiment(rng, n_sim=2)[0])
+    _assert_decoded(neuronio.load_decoded(path, cache=False), path)
+    assert not (cache / neuronio.DECODED_CACHE).exists() or not any(
+        (cache / neuronio.DECODED_CACHE).iterdir())
+
+
+def test_an_interrupted_write_leaves_no_decoded_copy(tmp_path, rng, cache, monkeypatch):
+    path = write(tmp_path / "sim__0.p", make_experiment(rng, n_sim=2)[0])
+
+    def interrupted(out, **arrays):
+        out.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez_compressed", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        neuronio.load_decoded(path)
+    assert list((cache / neuronio.DECODED_CACHE).iterdir()) == []
+
+
+def test_sampler_streams_the_same_batches_from_decoded_copies(tmp_path, rng, cache):
+    files = [write(tmp_path / f"sim__{i}.p", make_experiment(rng, n_sim=4, seconds=2)[0])
+             for i in range(3)]
+
+    def stream(disk_cache):
+        with WindowSampler(files, batch_size=2, window=500, file_load_fraction=0.25, seed=5,
+                           prefetch=2, disk_cache=disk_cache) as sampler:
+            return [next(sampler) for _ in range(16)]
+
+    plain = stream(False)
+    assert not (cache / neuronio.DECODED_CACHE).exists()
+    for _ in range(2):  # writing the copies, then reading them
+        for a, b in zip(plain, stream(True), strict=True):
+            for x, y in zip(a, b, strict=True):
+                np.testing.assert_array_equal(x, y)
+    assert len(list((cache / neuronio.DECODED_CACHE).iterdir())) == 3
 
 
 def test_sampler_reports_bad_files(tmp_path):

@@ -532,8 +532,8 @@ def predict_files(model: nnx.Module, files: Sequence[str | Path],
     predict = predictor(model)
     parts = []
     for path in files:
-        X, spikes, soma = neuronio.load_file(path)
-        prob, pred, true = neuronio_predictions(predict, X, soma, batch_size=batch_size)
+        packed, spikes, soma = neuronio.load_decoded(path)
+        prob, pred, true = neuronio_predictions(predict, packed[:], soma, batch_size=batch_size)
         parts.append((spikes.astype(np.int64), prob, true, pred))
     spikes, prob, true, pred = (np.concatenate(a) for a in zip(*parts, strict=True))
     keep = spikes.sum(axis=1) <= MAX_SPIKES_PER_SIM

@@ -23,7 +23,9 @@ a restricted unpickler that only rebuilds builtin containers and numpy arrays/sc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
+import hashlib
 import importlib
 import lzma
 import pickle
@@ -31,6 +33,7 @@ import queue
 import re
 import threading
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +41,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from elm.data.paths import DataSource, env_data_dir, repository_data
+from elm.data.paths import DataSource, atomic_file, cache_dir, env_data_dir, repository_data, sha256
 
 N_SEGMENTS = 639
 N_INPUTS = 2 * N_SEGMENTS
@@ -420,12 +423,69 @@ class PackedInputs:
         self.shape = X.shape
         self.bits = np.packbits(X.astype(bool), axis=-1)
 
+    @classmethod
+    def from_bits(cls, bits: np.ndarray, shape: tuple[int, ...]) -> PackedInputs:
+        """The array of ``shape`` whose last axis :func:`numpy.packbits` packed into ``bits``."""
+        if bits.shape != (*shape[:-1], -(-shape[-1] // 8)):
+            raise ValueError(f"packed bits of shape {bits.shape} do not hold an array {shape}")
+        packed = cls.__new__(cls)
+        packed.shape, packed.bits = tuple(shape), bits
+        return packed
+
     @property
     def nbytes(self) -> int:
         return int(self.bits.nbytes)
 
     def __getitem__(self, index) -> np.ndarray:
         return np.unpackbits(self.bits[index], axis=-1, count=self.shape[-1])
+
+
+#: The decoded-file cache's folder below :func:`elm.data.paths.cache_dir`.
+DECODED_CACHE = "neuronio-decoded"
+
+
+@functools.cache
+def _reader_hash() -> str:
+    """sha256 of this module's source: a change to the reader invalidates every decoded copy."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def decoded_cache_path(path: str | Path) -> Path:
+    """Where :func:`load_decoded` keeps the decoded copy of ``path``: named after the file's
+    bytes and the reader's source, so an edited file or reader never meets an old copy."""
+    key = hashlib.sha256(f"{sha256(path)}\0{_reader_hash()}".encode()).hexdigest()[:24]
+    return cache_dir() / DECODED_CACHE / f"{key}-{Path(path).name.split('.')[0]}.npz"
+
+
+def load_decoded(path: str | Path, cache: bool = True) -> tuple[PackedInputs, np.ndarray,
+                                                                 np.ndarray]:
+    """:func:`load_file` with the inputs as bits, through a disk cache of decoded files.
+
+    Why: every run is its own process (``elm.sweep``), and decoding a file (decompressing and
+    unpickling it, binarising the spike times, packing the bits) costs tenths of a second for a
+    stand-in file and seconds for a real one, each time a run reads it. The cache holds the
+    packed bits, spikes and soma, zlib-compressed (a stand-in file's 7.7 MB of bits: 0.7 MB),
+    in ``<cache>/neuronio-decoded/`` (:func:`decoded_cache_path`), written atomically. A copy
+    that cannot be read (truncated, corrupt) is decoded again and replaced; ``cache=False``
+    decodes without touching the cache. The arrays are identical either way.
+    """
+    target = decoded_cache_path(path) if cache else None
+    if target is not None and target.is_file():
+        try:
+            with np.load(target) as held:
+                shape = tuple(int(n) for n in held["shape"])
+                return (PackedInputs.from_bits(held["bits"], shape), held["spikes"],
+                        held["soma"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # an unreadable copy: decode again, and replace it below
+    X, spikes, soma = load_file(path)
+    packed = PackedInputs(X)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(target) as out:
+            np.savez_compressed(out, bits=packed.bits, shape=np.asarray(packed.shape),
+                                spikes=spikes, soma=soma)
+    return packed, spikes, soma
 
 
 def file_batches(X: np.ndarray | PackedInputs, spikes: np.ndarray, soma: np.ndarray,
@@ -477,19 +537,21 @@ class WindowSampler:
     only 3 batches before the next one is drawn, so without the cache the loader, not the
     training step, sets the pace. The stream is the same with or without it. The full
     dataset's 128-simulation files yield about 60 batches per load and mostly miss the cache.
+    Across runs (each its own process), files come from the disk cache of decoded files
+    (:func:`load_decoded`; ``disk_cache=False`` decodes every file from its pickle).
     """
 
     def __init__(self, files: Sequence[str | Path], batch_size: int = 8, window: int = 500,
                  ignore_from_start: int = 500, file_load_fraction: float = 0.3, seed: int = 0,
                  prefetch: int = 16, sparse: bool = False,
-                 cache_bytes: int = 256 * 2**20) -> None:
+                 cache_bytes: int = 256 * 2**20, disk_cache: bool = True) -> None:
         if not files:
             raise NeuronIODataError(f"WindowSampler needs at least one file; {HELP}")
         self.files = [Path(f) for f in files]
         self.batch_size, self.window = batch_size, window
         self.ignore_from_start, self.file_load_fraction = ignore_from_start, file_load_fraction
         self.sparse = sparse
-        self.cache_bytes = cache_bytes
+        self.cache_bytes, self.disk_cache = cache_bytes, disk_cache
         self._decoded: dict[Path, tuple[PackedInputs, np.ndarray, np.ndarray]] = {}
         self._capacity = None
         if sparse:  # one compiled training step, not one per spike count
@@ -532,8 +594,7 @@ class WindowSampler:
         """A file's arrays, decoded once while the cache has room (:data:`cache_bytes`)."""
         if path in self._decoded:
             return self._decoded[path]
-        X, spikes, soma = load_file(path)
-        loaded = (PackedInputs(X), spikes, soma)
+        loaded = load_decoded(path, cache=self.disk_cache)
         held = sum(x.nbytes + s.nbytes + v.nbytes for x, s, v in self._decoded.values())
         if held + sum(a.nbytes for a in loaded) <= self.cache_bytes:
             self._decoded[path] = loaded

@@ -27,6 +27,8 @@ import lzma
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -145,13 +147,26 @@ def unpacked(path: str | Path, cache: str | Path | None = None) -> Path:
     target = folder / f"{sha256(path)[:16]}-{path.stem}"
     if target.is_file():
         return target
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")
+    with atomic_file(target) as out, opener(open_joined(path), "rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+    return target
+
+
+@contextmanager
+def atomic_file(target: str | Path) -> Iterator[BinaryIO]:
+    """``target`` opened for writing under a temporary name in its folder, renamed onto
+    ``target`` when the block ends without error, removed when it raises.
+
+    Why: caches are read by concurrent runs (a sweep's processes) and may be interrupted; a
+    reader then sees either no file or a complete one, never a partial file under the final name.
+    """
+    target = Path(target)
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        with os.fdopen(handle, "wb") as out, opener(open_joined(path), "rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
+        with os.fdopen(handle, "wb") as out:
+            yield out
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target

@@ -33,7 +33,7 @@ from elm.data.neuronio import (
     SOMA_BIAS_MV,
     SOMA_SCALE,
     SOMA_THRESHOLD_MV,
-    load_file,
+    load_decoded,
     synapse_sign,
 )
 
@@ -180,10 +180,9 @@ def evaluate_neuronio(predict: Predict, files: Sequence[str | Path], window: int
         raise ValueError("evaluate_neuronio needs at least one file")
     parts: list[tuple[np.ndarray, ...]] = []
     for path in files:
-        X, spikes, soma = load_file(path)
-        prob, pred, true = neuronio_predictions(predict, X, soma, window, burn_in,
+        packed, spikes, soma = load_decoded(path)
+        prob, pred, true = neuronio_predictions(predict, packed[:], soma, window, burn_in,
                                                 restandardise, batch_size)
         parts.append((spikes, prob, true, pred))
-        del X
     spikes, prob, true, pred = (np.concatenate(a) for a in zip(*parts, strict=True))
     return neuronio_metrics(spikes, prob, true, pred)
