@@ -66,6 +66,9 @@ MIN_REPEATS = 3  # a median needs a few samples even when one step takes seconds
 FLOP_RULE = "training step = 3 x forward FLOPs; forward = elm.count_flops(model, T) * B"
 CHECK_BATCH = 8  # samples used by the torch-vs-JAX equivalence check (full sequence length)
 CHECK_TOL = 1e-4  # float32 tolerance of that check (absolute and relative)
+#: Untimed pause before each step, so that the previous implementation's worker threads are idle
+#: (``time_interleaved``).
+SWITCH_PAUSE_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,12 @@ def time_interleaved(
     take seconds). Each round starts one implementation later than the one before, so that
     none always runs right after the same other one (after the torch ListOps step frees ~9 GB,
     the next step's fresh memory pages are slow to fault in on this virtual machine).
+
+    Before each timed step the benchmark waits :data:`SWITCH_PAUSE_S`, untimed. Why: torch's
+    OpenMP workers keep spinning for milliseconds after its step returns, and on two cores they
+    take one from whatever runs next (at the SHD shape the fast JAX step took about 40 % longer
+    right after a torch step than after a 10 ms pause or right after itself). A training loop
+    runs one implementation, so no step should pay for another's threads.
     """
     for warm_up, _ in steps.values():
         warm_up()
@@ -200,6 +209,7 @@ def time_interleaved(
             break
         names = list(steps)
         for name in names[done % len(names):] + names[:done % len(names)]:  # rotate the order
+            time.sleep(SWITCH_PAUSE_S)
             t0 = time.perf_counter()
             steps[name][1]()
             times[name].append(time.perf_counter() - t0)
