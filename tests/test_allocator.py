@@ -35,6 +35,15 @@ def test_opt_out_and_other_c_libraries_leave_the_environment_alone(monkeypatch):
     assert allocator.environment({}) == {} and allocator.describe() == "system"
 
 
+@needs_glibc
+def test_the_record_names_tunables_set_by_hand_even_under_the_opt_out(monkeypatch):
+    monkeypatch.setenv("ELM_MALLOC", "system")
+    monkeypatch.setenv("GLIBC_TUNABLES", allocator.environment({})["GLIBC_TUNABLES"])
+    assert allocator.describe() == "kept buffers (glibc tunables)"
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=1")
+    assert allocator.describe() == "system"
+
+
 def test_only_the_lra_at_paper_scale_keeps_buffers():
     assert allocator.for_run("lra/listops/elm/paper", "paper")
     assert allocator.for_run("lra/pathfinder_x/chrono-lstm/paper", "paper")

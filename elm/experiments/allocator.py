@@ -45,11 +45,15 @@ def _parse(text: str) -> dict[str, str]:
     return {name: value for name, _, value in pairs}
 
 
+def _glibc() -> bool:
+    """Whether this is a Linux with glibc, the only ``malloc`` that reads these tunables."""
+    return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
 def applies(env: Mapping[str, str] | None = None) -> bool:
     """Whether the tunables are used here: a glibc Linux and no ``ELM_MALLOC=system``."""
     env = os.environ if env is None else env
-    return (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
-            and env.get(OPT_OUT, "").lower() != "system")
+    return _glibc() and env.get(OPT_OUT, "").lower() != "system"
 
 
 def for_run(experiment: str, scale: str) -> bool:
@@ -77,8 +81,12 @@ def active(env: Mapping[str, str] | None = None) -> bool:
 
 
 def describe() -> str:
-    """How this process's ``malloc`` runs: "kept buffers (glibc tunables)" or "system"."""
-    return "kept buffers (glibc tunables)" if applies() and active() else "system"
+    """How this process's ``malloc`` runs: "kept buffers (glibc tunables)" or "system".
+
+    Says what glibc read at start, whoever set it: tunables set by hand count even under
+    ``ELM_MALLOC=system``, which only stops this package from adding them.
+    """
+    return "kept buffers (glibc tunables)" if _glibc() and active() else "system"
 
 
 def reexec() -> None:
