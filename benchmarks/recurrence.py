@@ -196,8 +196,8 @@ def time_interleaved(
 
     Before each timed step the benchmark waits :data:`SWITCH_PAUSE_S`, untimed. Why: torch's
     OpenMP workers keep spinning for milliseconds after its step returns, and on two cores they
-    take one from whatever runs next (at the SHD shape the fast JAX step took about 40 % longer
-    right after a torch step than after a 10 ms pause or right after itself). A training loop
+    take one from whatever runs next (at the SHD shape the fast JAX step was markedly slower
+    right after a torch step than after a short pause or right after itself). A training loop
     runs one implementation, so no step should pay for another's threads.
     """
     for warm_up, _ in steps.values():

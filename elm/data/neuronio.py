@@ -481,7 +481,6 @@ def load_decoded(path: str | Path, cache: bool = True) -> tuple[PackedInputs, np
     X, spikes, soma = load_file(path)
     packed = PackedInputs(X)
     if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(target) as out:
             np.savez_compressed(out, bits=packed.bits, shape=np.asarray(packed.shape),
                                 spikes=spikes, soma=soma)

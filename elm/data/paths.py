@@ -143,7 +143,6 @@ def unpacked(path: str | Path, cache: str | Path | None = None) -> Path:
     if opener is None:
         raise ValueError(f"{path}: not a compressed file (suffixes: {sorted(COMPRESSED)})")
     folder = Path(cache) if cache is not None else cache_dir() / "unpacked"
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{sha256(path)[:16]}-{path.stem}"
     if target.is_file():
         return target
@@ -155,12 +154,13 @@ def unpacked(path: str | Path, cache: str | Path | None = None) -> Path:
 @contextmanager
 def atomic_file(target: str | Path) -> Iterator[BinaryIO]:
     """``target`` opened for writing under a temporary name in its folder, renamed onto
-    ``target`` when the block ends without error, removed when it raises.
+    ``target`` when the block ends without error, removed when it raises. Creates the folder.
 
     Why: caches are read by concurrent runs (a sweep's processes) and may be interrupted; a
     reader then sees either no file or a complete one, never a partial file under the final name.
     """
     target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
         with os.fdopen(handle, "wb") as out:
