@@ -66,9 +66,11 @@ MIN_REPEATS = 3  # a median needs a few samples even when one step takes seconds
 FLOP_RULE = "training step = 3 x forward FLOPs; forward = elm.count_flops(model, T) * B"
 CHECK_BATCH = 8  # samples used by the torch-vs-JAX equivalence check (full sequence length)
 CHECK_TOL = 1e-4  # float32 tolerance of that check (absolute and relative)
-#: Untimed pause before each step, so that the previous implementation's worker threads are idle
-#: (``time_interleaved``).
-SWITCH_PAUSE_S = 0.02
+#: Untimed steps, back to back for at least this long (one at least), before each timed step
+#: (``time_interleaved``): the timed step then runs as in a training loop's steady state.
+SETTLE_S = 0.05
+#: Steps at least this long are timed without settling (ListOps: seconds per step).
+SETTLE_BELOW_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -194,14 +196,22 @@ def time_interleaved(
     none always runs right after the same other one (after the torch ListOps step frees ~9 GB,
     the next step's fresh memory pages are slow to fault in on this virtual machine).
 
-    Before each timed step the benchmark waits :data:`SWITCH_PAUSE_S`, untimed. Why: torch's
-    OpenMP workers keep spinning for milliseconds after its step returns, and on two cores they
-    take one from whatever runs next (at the SHD shape the fast JAX step was markedly slower
-    right after a torch step than after a short pause or right after itself). A training loop
-    runs one implementation, so no step should pay for another's threads.
+    In each round an implementation first runs untimed steps, back to back, for
+    :data:`SETTLE_S` (one at least); then one step is timed. Why: a training loop runs one
+    implementation step after step, and a step that follows another implementation, or an
+    idle pause, is not in that state. Torch's OpenMP workers and XLA's worker threads keep
+    spinning for a while after a step returns and take a core from whatever runs next, and
+    after an idle pause the sleeping worker threads (and, on a virtual machine, the idle
+    virtual cores) must wake up first. Both cost a short step a large fraction of its time.
+    Steps of :data:`SETTLE_BELOW_S` or longer (ListOps) are timed without settling: the switch
+    is negligible there, and settling would double the run.
     """
-    for warm_up, _ in steps.values():
+    duration = {}
+    for name, (warm_up, step) in steps.items():
         warm_up()
+        t0 = time.perf_counter()
+        step()  # untimed: how long one step takes once compiled, to decide on settling
+        duration[name] = time.perf_counter() - t0
     times: dict[str, list[float]] = {name: [] for name in steps}
     start = time.perf_counter()
     for done in range(repeats):
@@ -209,9 +219,14 @@ def time_interleaved(
             break
         names = list(steps)
         for name in names[done % len(names):] + names[:done % len(names)]:  # rotate the order
-            time.sleep(SWITCH_PAUSE_S)
+            step = steps[name][1]
+            if duration[name] < SETTLE_BELOW_S:
+                settled = time.perf_counter() + SETTLE_S
+                step()
+                while time.perf_counter() < settled:
+                    step()
             t0 = time.perf_counter()
-            steps[name][1]()
+            step()
             times[name].append(time.perf_counter() - t0)
     return times
 
