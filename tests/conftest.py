@@ -8,10 +8,14 @@ copy when there is one and the repository's copy otherwise, so they run in a cle
 
 from __future__ import annotations
 
+import importlib.util
 import lzma
 import os
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -19,6 +23,24 @@ from elm.data import paths
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ELM_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def load_benchmark(monkeypatch) -> Callable[[str], ModuleType]:
+    """A loader of the script ``benchmarks/<name>.py`` as a module, for this test only.
+
+    ``benchmarks/`` is not a package: its folder joins ``sys.path`` (the scripts import their
+    siblings) and the module ``sys.modules`` (its dataclasses look themselves up there).
+    """
+    def load(name: str) -> ModuleType:
+        monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+        spec = importlib.util.spec_from_file_location(f"benchmark_{name}",
+                                                      REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 def shared_path(*parts: str) -> Path:

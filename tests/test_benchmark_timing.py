@@ -5,23 +5,14 @@ Behaviour only (which calls are timed and how many run untimed), never speed.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 
 import pytest
-from conftest import REPO
 
 
 @pytest.fixture
-def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # for its torch_elm import
-    spec = importlib.util.spec_from_file_location("bench_recurrence",
-                                                  REPO / "benchmarks" / "recurrence.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look themselves up there
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("recurrence")
 
 
 class Counted:

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 from conftest import REPO
 
 
-def load_render():
-    spec = importlib.util.spec_from_file_location("render", REPO / "benchmarks" / "render.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_readme_speed_table_is_the_committed_json():
-    render = load_render()
+def test_readme_speed_table_is_the_committed_json(load_benchmark):
+    render = load_benchmark("render")
     data = json.loads(render.RESULT.read_text())
     readme = (REPO / "README.md").read_text()
     assert render.readme_section(readme) == render.section(data), (
@@ -25,17 +17,17 @@ def test_readme_speed_table_is_the_committed_json():
     assert render.main(["--check"]) == 0
 
 
-def test_committed_run_has_every_shape_with_torch_and_machine_record():
-    data = json.loads(load_render().RESULT.read_text())
+def test_committed_run_has_every_shape_with_torch_and_machine_record(load_benchmark):
+    data = json.loads(load_benchmark("render").RESULT.read_text())
     assert {r["shape"] for r in data["results"]} == {"neuronio", "shd", "listops"}
     assert all(r["torch"] is not None for r in data["results"])
     for key in ("cpu", "cores", "jax", "device_kind", "load_avg_1min_start", "load_avg_1min_end"):
         assert key in data["machine"]
 
 
-def test_benchmarks_readme_ensemble_table_is_the_committed_ensemble_json():
+def test_benchmarks_readme_ensemble_table_is_the_committed_ensemble_json(load_benchmark):
     """benchmarks/README.md's ensemble table and readings are rendered from that JSON."""
-    render = load_render()
+    render = load_benchmark("render")
     data = json.loads(render.ENSEMBLE.read_text())
     text = render.BENCHMARKS_README.read_text()
     assert render.readme_section(text, render.ENSEMBLE_BEGIN, render.ENSEMBLE_END) == (
@@ -50,16 +42,16 @@ def test_benchmarks_readme_ensemble_table_is_the_committed_ensemble_json():
                                                           "speedup_cpu_time")]
 
 
-def test_ensemble_readings_give_the_cpu_speedup_range_from_k_4():
-    render = load_render()
+def test_ensemble_readings_give_the_cpu_speedup_range_from_k_4(load_benchmark):
+    render = load_benchmark("render")
     rows = [{"shape": "tiny", "K": k, "speedup_cpu_time": v}
             for k, v in ((1, 0.5), (4, 2.0), (8, 1.5), (16, 3.0))]
     assert render.ensemble_readings(rows) == [
         "tiny: `cpu` speed-up 1.50x-3.00x at K >= 4, 3.00x at K = 16"]
 
 
-def test_caption_says_which_allocator_each_row_ran_with():
-    render = load_render()
+def test_caption_says_which_allocator_each_row_ran_with(load_benchmark):
+    render = load_benchmark("render")
     rows = [{"shape": "neuronio", "malloc": "system"}, {"shape": "shd"},
             {"shape": "listops", "malloc": "kept buffers (glibc tunables)"}]
     assert render.malloc({"results": rows}) == (
